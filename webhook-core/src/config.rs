@@ -1,0 +1,430 @@
+//! Source configuration: which providers send to this service, with which
+//! secrets, into which queue.
+//!
+//! Sources are `[sources.<name>]` tables of a TOML file. Secrets are never
+//! written in the file: each names an environment variable or a file.
+//!
+//! ```toml
+//! [sources.stripe]
+//! provider = "stripe"
+//! secrets = [{ env = "STRIPE_WEBHOOK_SECRET" }, { file = "/run/secrets/stripe-previous" }]
+//! queue = "payments"              # default "default"
+//! tolerance = "5m"                # timestamp window, default 5 minutes
+//! event_types = ["payment_intent.*", "charge.refunded"]  # default: all
+//!
+//! [sources.billing]
+//! provider = "hmac"               # a home-grown HMAC-SHA256 sender
+//! secrets = [{ env = "BILLING_SECRET" }]
+//! signature_header = "X-Signature"
+//! encoding = "hex"                # or "base64"; default "hex"
+//! prefix = "sha256="              # optional
+//! timestamp_header = "X-Timestamp" # optional; then checked against `tolerance`
+//! signed_content = "{timestamp}.{body}"  # default "{body}"
+//! event_id = { header = "X-Delivery-Id" } # or { json = "/id" }; default: generated
+//! event_type = { json = "/type" } # or { header = "..." } or { value = "..." }
+//! ```
+//!
+//! ```
+//! use webhook_core::config::SourcesConfig;
+//!
+//! let config = SourcesConfig::from_toml(r#"
+//!     [sources.github]
+//!     provider = "github"
+//!     secrets = [{ env = "GITHUB_WEBHOOK_SECRET" }]
+//! "#)?;
+//! let sources = config.resolve_with(|name| (name == "GITHUB_WEBHOOK_SECRET").then(|| "s3cret".to_owned()))?;
+//! assert_eq!(sources[0].name, "github");
+//! assert_eq!(sources[0].queue, "default");
+//! # Ok::<(), webhook_core::config::ConfigError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::HeaderName;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use crate::extract::Field;
+use crate::signature::{Encoding, GenericHmac, Provider, Verifier};
+use crate::{EventPattern, Secret};
+
+/// The queue a source writes to when it names none.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// The `[sources.*]` tables of a configuration file.
+#[derive(Debug, Deserialize)]
+pub struct SourcesConfig {
+    /// Each source by name.
+    pub sources: BTreeMap<String, SourceConfig>,
+}
+
+/// One `[sources.<name>]` table, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The provider that sends to this source.
+    pub provider: Provider,
+    /// Where the secrets are; several are all accepted (rotation).
+    pub secrets: Vec<SecretRef>,
+    /// The queue its events go to.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// The timestamp window, e.g. `"5m"`; only for providers that sign a timestamp.
+    #[serde(default, deserialize_with = "duration")]
+    pub tolerance: Option<Duration>,
+    /// Event-type patterns to store; others are answered 200 and dropped.
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    /// `hmac` only: the signature header.
+    #[serde(default)]
+    pub signature_header: Option<String>,
+    /// `hmac` only: `hex` (default) or `base64`.
+    #[serde(default)]
+    pub encoding: Option<Encoding>,
+    /// `hmac` only: text before the signature, such as `sha256=`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// `hmac` only: a header with a signed Unix timestamp in seconds.
+    #[serde(default)]
+    pub timestamp_header: Option<String>,
+    /// `hmac` only: a header with a message id, signed as `{id}`.
+    #[serde(default)]
+    pub id_header: Option<String>,
+    /// `hmac` only: the signed bytes, e.g. `{timestamp}.{body}`; default `{body}`.
+    #[serde(default)]
+    pub signed_content: Option<String>,
+    /// `hmac` only: where the event id is; generated when absent.
+    #[serde(default)]
+    pub event_id: Option<FieldConfig>,
+    /// `hmac` only (required there): where the event type is.
+    #[serde(default)]
+    pub event_type: Option<FieldConfig>,
+}
+
+/// Where a secret is read from; never the secret itself.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum SecretRef {
+    /// An environment variable: `{ env = "STRIPE_WEBHOOK_SECRET" }`.
+    Env(String),
+    /// A file, e.g. a mounted secret: `{ file = "/run/secrets/stripe" }`.
+    File(PathBuf),
+}
+
+/// Where a generic HMAC source finds a value.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum FieldConfig {
+    /// A request header: `{ header = "X-Event" }`.
+    Header(String),
+    /// A JSON pointer into the body: `{ json = "/type" }`.
+    Json(String),
+    /// A fixed value: `{ value = "invoice.paid" }`.
+    Value(String),
+}
+
+/// A source ready to verify requests.
+#[derive(Debug)]
+pub struct Source {
+    /// The source's name; requests arrive at `/webhooks/<name>`.
+    pub name: String,
+    /// The queue its events go to.
+    pub queue: String,
+    /// The verifier with the source's keys.
+    pub verifier: Verifier,
+    /// The event types to store; `None` stores all.
+    pub event_types: Option<Vec<EventPattern>>,
+}
+
+impl Source {
+    /// Whether events of this type are stored.
+    pub fn accepts(&self, event_type: &str) -> bool {
+        self.event_types
+            .as_ref()
+            .is_none_or(|patterns| patterns.iter().any(|p| p.matches(event_type)))
+    }
+}
+
+/// An invalid configuration; says where and what to change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file is not valid TOML or does not have the expected shape.
+    #[error("invalid configuration at `{path}`: {message}")]
+    Parse {
+        /// The dotted path of the offending value (`sources.stripe.tolerance`).
+        path: String,
+        /// What is wrong, with line and column where known.
+        message: String,
+    },
+    /// A source's settings do not work.
+    #[error("source `{name}`: `{field}` {problem}")]
+    Source {
+        /// The source's name.
+        name: String,
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+}
+
+/// Parses a TOML configuration into `T`; an error names the dotted path of
+/// the offending value, such as `sources.stripe.tolerance`.
+pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|error| ConfigError::Parse {
+        path: ".".to_owned(),
+        message: error.to_string(),
+    })?;
+    serde_path_to_error::deserialize(deserializer).map_err(|error| ConfigError::Parse {
+        path: error.path().to_string(),
+        message: error.into_inner().to_string().trim_end().to_owned(),
+    })
+}
+
+impl SourcesConfig {
+    /// Parses the `[sources.*]` tables of a TOML file; other tables are ignored.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        from_toml(text)
+    }
+
+    /// Reads every source's secrets from the process environment and files,
+    /// and builds its verifier.
+    pub fn resolve(&self) -> Result<Vec<Source>, ConfigError> {
+        self.resolve_with(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`resolve`](Self::resolve), reading environment variables through `env`.
+    pub fn resolve_with(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<Source>, ConfigError> {
+        self.sources
+            .iter()
+            .map(|(name, config)| config.resolve(name, &env))
+            .collect()
+    }
+}
+
+impl SourceConfig {
+    /// Checks the settings of source `name`, reads its secrets and builds
+    /// its verifier.
+    pub fn resolve(
+        &self,
+        name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Source, ConfigError> {
+        let fail = |field: &'static str, problem: String| ConfigError::Source {
+            name: name.to_owned(),
+            field,
+            problem,
+        };
+        if !valid_name(name) {
+            return Err(fail(
+                "name",
+                "must be 1 to 64 letters, digits, `-` or `_` (it is part of the URL and of Redis keys)".into(),
+            ));
+        }
+        let queue = self
+            .queue
+            .clone()
+            .unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
+        if !valid_name(&queue) {
+            return Err(fail(
+                "queue",
+                "must be 1 to 64 letters, digits, `-` or `_`".into(),
+            ));
+        }
+
+        let mut scheme = match self.provider.scheme() {
+            Some(scheme) => {
+                self.no_hmac_settings().map_err(|field| {
+                    fail(
+                        field,
+                        format!(
+                            "only applies to provider = \"hmac\", not \"{}\"; remove it",
+                            self.provider.as_str()
+                        ),
+                    )
+                })?;
+                scheme
+            }
+            None => self.generic_hmac(&fail)?,
+        };
+        if let Some(tolerance) = self.tolerance {
+            if tolerance.is_zero() {
+                return Err(fail("tolerance", "must be longer than zero".into()));
+            }
+            match &mut scheme.tolerance {
+                Some(window) => *window = tolerance,
+                None if self.provider == Provider::Hmac => {}
+                None => {
+                    return Err(fail(
+                        "tolerance",
+                        format!(
+                            "has no effect: {} signs no timestamp (its delivery id is the replay defence); remove it",
+                            self.provider.as_str()
+                        ),
+                    ));
+                }
+            }
+        }
+
+        let event_types = match &self.event_types {
+            None => None,
+            Some(patterns) => Some(
+                patterns
+                    .iter()
+                    .map(|p| {
+                        EventPattern::parse(p).map_err(|e| {
+                            fail("event_types", format!("has an invalid pattern `{p}`: {e}"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+
+        let secrets = self
+            .secrets
+            .iter()
+            .map(|secret| read_secret(secret, env).map_err(|problem| fail("secrets", problem)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let verifier =
+            Verifier::new(scheme, &secrets).map_err(|e| fail("secrets", e.to_string()))?;
+
+        Ok(Source {
+            name: name.to_owned(),
+            queue,
+            verifier,
+            event_types,
+        })
+    }
+
+    /// The first generic-HMAC setting that is set, as an error.
+    fn no_hmac_settings(&self) -> Result<(), &'static str> {
+        let set = [
+            ("signature_header", self.signature_header.is_some()),
+            ("encoding", self.encoding.is_some()),
+            ("prefix", self.prefix.is_some()),
+            ("timestamp_header", self.timestamp_header.is_some()),
+            ("id_header", self.id_header.is_some()),
+            ("signed_content", self.signed_content.is_some()),
+            ("event_id", self.event_id.is_some()),
+            ("event_type", self.event_type.is_some()),
+        ];
+        match set.iter().find(|(_, is_set)| *is_set) {
+            Some((field, _)) => Err(field),
+            None => Ok(()),
+        }
+    }
+
+    fn generic_hmac(
+        &self,
+        fail: &dyn Fn(&'static str, String) -> ConfigError,
+    ) -> Result<crate::signature::Scheme, ConfigError> {
+        let header = |field: &'static str, name: &str| {
+            HeaderName::try_from(name)
+                .map_err(|_| fail(field, format!("`{name}` is not a valid header name")))
+        };
+        let optional_header =
+            |field, name: &Option<String>| name.as_deref().map(|n| header(field, n)).transpose();
+        let field = |what: &'static str, config: &FieldConfig| -> Result<Field, ConfigError> {
+            Ok(match config {
+                FieldConfig::Header(name) => Field::Header(header(what, name)?),
+                FieldConfig::Json(pointer) if pointer.is_empty() || pointer.starts_with('/') => {
+                    Field::Json(pointer.clone())
+                }
+                FieldConfig::Json(pointer) => {
+                    return Err(fail(
+                        what,
+                        format!(
+                            "`{pointer}` is not a JSON pointer; write it like \"/type\" or \"/data/event\""
+                        ),
+                    ));
+                }
+                FieldConfig::Value(value) => Field::Fixed(value.clone()),
+            })
+        };
+        let signature_header = match &self.signature_header {
+            Some(name) => header("signature_header", name)?,
+            None => return Err(fail(
+                "signature_header",
+                "is required for provider = \"hmac\": name the header that carries the signature"
+                    .into(),
+            )),
+        };
+        let event_type = match &self.event_type {
+            Some(config) => field("event_type", config)?,
+            None => {
+                return Err(fail(
+                    "event_type",
+                    "is required for provider = \"hmac\": { header = \"...\" }, { json = \"/...\" } or { value = \"...\" }".into(),
+                ));
+            }
+        };
+        let generic = GenericHmac {
+            signature_header,
+            encoding: self.encoding.unwrap_or(Encoding::Hex),
+            prefix: self.prefix.clone().unwrap_or_default(),
+            timestamp_header: optional_header("timestamp_header", &self.timestamp_header)?,
+            id_header: optional_header("id_header", &self.id_header)?,
+            signed_content: self
+                .signed_content
+                .clone()
+                .unwrap_or_else(|| "{body}".to_owned()),
+            tolerance: self.tolerance,
+            event_id: self
+                .event_id
+                .as_ref()
+                .map(|c| field("event_id", c))
+                .transpose()?
+                .unwrap_or(Field::Absent),
+            event_type,
+        };
+        generic
+            .scheme()
+            .map_err(|e| fail("signed_content", e.to_string()))
+    }
+}
+
+fn read_secret(secret: &SecretRef, env: &dyn Fn(&str) -> Option<String>) -> Result<Secret, String> {
+    let value = match secret {
+        SecretRef::Env(name) => env(name).ok_or_else(|| {
+            format!("names the environment variable `{name}`, which is not set; export it")
+        })?,
+        SecretRef::File(path) => std::fs::read_to_string(path).map_err(|error| {
+            format!(
+                "names the file `{}`, which cannot be read: {error}",
+                path.display()
+            )
+        })?,
+    };
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(match secret {
+            SecretRef::Env(name) => {
+                format!("names the environment variable `{name}`, which is empty")
+            }
+            SecretRef::File(path) => format!("names the file `{}`, which is empty", path.display()),
+        });
+    }
+    Ok(Secret::from(trimmed))
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text).map(Some).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a duration ({e}); write it like \"5m\" or \"300s\""
+        ))
+    })
+}

@@ -1,0 +1,363 @@
+//! Reading the event id and event type of a verified request.
+//!
+//! Each provider names its events in its own place: a header (`X-GitHub-Delivery`),
+//! a JSON field (Stripe's `id`), or both (GitHub's type is the `X-GitHub-Event`
+//! header plus the JSON `action`). A [`Field`] says where; the body is parsed as
+//! JSON at most once, and only when a field needs it, always after the
+//! signature was verified.
+
+use std::cell::OnceCell;
+
+use http::{HeaderMap, HeaderName};
+use serde_json::Value;
+
+/// The longest event id or event type accepted, in bytes. Both end up in Redis
+/// keys and in logs, so they are bounded.
+pub const MAX_FIELD_LEN: usize = 256;
+
+/// Where a scheme finds the event id and the event type.
+#[derive(Clone, Debug)]
+pub struct EventFields {
+    /// Where the event id is.
+    pub id: Field,
+    /// Whether a request without an id is refused (`true`) or gets a
+    /// generated id (`false`). Providers that sign no timestamp must require
+    /// it: their delivery id is the only defence against replays.
+    pub id_required: bool,
+    /// Where the event type is; always required.
+    pub event_type: Field,
+}
+
+/// A place to read a value from.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Field {
+    /// A request header.
+    Header(HeaderName),
+    /// A JSON value of the body, by JSON pointer (`/id`, `/event/type`); a
+    /// string, or a number written in decimal.
+    Json(String),
+    /// Always this value.
+    Fixed(String),
+    /// The first of these that is present.
+    FirstOf(Vec<Field>),
+    /// `{first}.{second}` when the second is present, else `{first}`
+    /// (GitHub: `pull_request.opened` from `X-GitHub-Event` and the JSON
+    /// `action`; `push` when there is no action).
+    Dotted(Box<Field>, Box<Field>),
+    /// Nowhere: the value is never present.
+    Absent,
+}
+
+/// The id and type of an event, read from a verified request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventMeta {
+    /// The provider's event or delivery id; `None` where the provider sent
+    /// none and the scheme allows that (the ingest then generates one).
+    pub id: Option<String>,
+    /// The event type, e.g. `payment_intent.succeeded`.
+    pub event_type: String,
+}
+
+/// Why the id or type of a verified request could not be read (HTTP 400).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// The value is read from the JSON body, but the body is not JSON.
+    #[error("the {what} is read from the JSON body, but the body is not valid JSON: {error}")]
+    NotJson {
+        /// `"event id"` or `"event type"`.
+        what: &'static str,
+        /// The JSON parser's message (position and kind; no body content).
+        error: String,
+    },
+    /// The value is not where the provider puts it.
+    #[error("the request has no {what}: expected {place}")]
+    Missing {
+        /// `"event id"` or `"event type"`.
+        what: &'static str,
+        /// Where it was looked for.
+        place: String,
+    },
+    /// The value is present but unusable.
+    #[error("the {what} is unusable: {reason}")]
+    Invalid {
+        /// `"event id"` or `"event type"`.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+impl ExtractError {
+    /// The HTTP status the ingest answers with: always 400 Bad Request.
+    pub fn status(&self) -> http::StatusCode {
+        http::StatusCode::BAD_REQUEST
+    }
+}
+
+/// Reads fields from one request, parsing the body as JSON at most once.
+pub(crate) struct Request<'a> {
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    json: OnceCell<Result<Value, String>>,
+}
+
+enum Lookup {
+    Found(String),
+    NotFound,
+    NotJson(String),
+    Unusable(&'static str),
+}
+
+impl<'a> Request<'a> {
+    pub(crate) fn new(headers: &'a HeaderMap, body: &'a [u8]) -> Self {
+        Self {
+            headers,
+            body,
+            json: OnceCell::new(),
+        }
+    }
+
+    /// Reads the id and the type as `fields` says.
+    pub(crate) fn event_meta(&self, fields: &EventFields) -> Result<EventMeta, ExtractError> {
+        let id = self.read("event id", &fields.id, fields.id_required)?;
+        let event_type = self
+            .read("event type", &fields.event_type, true)?
+            .ok_or_else(|| ExtractError::Missing {
+                what: "event type",
+                place: describe(&fields.event_type),
+            })?;
+        Ok(EventMeta { id, event_type })
+    }
+
+    fn read(
+        &self,
+        what: &'static str,
+        field: &Field,
+        required: bool,
+    ) -> Result<Option<String>, ExtractError> {
+        match self.lookup(field) {
+            Lookup::Found(value) => check(what, value).map(Some),
+            Lookup::NotFound if required => Err(ExtractError::Missing {
+                what,
+                place: describe(field),
+            }),
+            Lookup::NotFound => Ok(None),
+            Lookup::NotJson(error) => Err(ExtractError::NotJson { what, error }),
+            Lookup::Unusable(reason) => Err(ExtractError::Invalid { what, reason }),
+        }
+    }
+
+    fn lookup(&self, field: &Field) -> Lookup {
+        match field {
+            Field::Header(name) => match self.headers.get(name) {
+                None => Lookup::NotFound,
+                Some(value) => match value.to_str() {
+                    Ok(text) => Lookup::Found(text.to_owned()),
+                    Err(_) => Lookup::Unusable("the header is not visible ASCII"),
+                },
+            },
+            Field::Json(pointer) => match self.json() {
+                Err(error) => Lookup::NotJson(error.clone()),
+                Ok(json) => match json.pointer(pointer) {
+                    None | Some(Value::Null) => Lookup::NotFound,
+                    Some(Value::String(text)) => Lookup::Found(text.clone()),
+                    Some(Value::Number(number)) => Lookup::Found(number.to_string()),
+                    Some(_) => Lookup::Unusable("the JSON value is neither a string nor a number"),
+                },
+            },
+            Field::Fixed(value) => Lookup::Found(value.clone()),
+            Field::FirstOf(fields) => {
+                let mut first_problem = None;
+                for field in fields {
+                    match self.lookup(field) {
+                        Lookup::NotFound => {}
+                        found @ Lookup::Found(_) => return found,
+                        problem => {
+                            first_problem.get_or_insert(problem);
+                        }
+                    }
+                }
+                first_problem.unwrap_or(Lookup::NotFound)
+            }
+            Field::Dotted(first, second) => match self.lookup(first) {
+                Lookup::Found(first) => match self.lookup(second) {
+                    Lookup::Found(second) => Lookup::Found(format!("{first}.{second}")),
+                    // A body that is not JSON simply has no second part
+                    // (GitHub can deliver form-encoded payloads).
+                    Lookup::NotFound | Lookup::NotJson(_) => Lookup::Found(first),
+                    unusable @ Lookup::Unusable(_) => unusable,
+                },
+                other => other,
+            },
+            Field::Absent => Lookup::NotFound,
+        }
+    }
+
+    fn json(&self) -> &Result<Value, String> {
+        self.json.get_or_init(|| {
+            serde_json::from_slice(self.body).map_err(|error| {
+                // serde_json's messages name the position and the kind of
+                // problem, never the content of the body.
+                error.to_string()
+            })
+        })
+    }
+}
+
+fn check(what: &'static str, value: String) -> Result<String, ExtractError> {
+    let reason = if value.is_empty() {
+        "it is empty"
+    } else if value.len() > MAX_FIELD_LEN {
+        "it is longer than 256 bytes"
+    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "it contains whitespace or control characters"
+    } else {
+        return Ok(value);
+    };
+    Err(ExtractError::Invalid { what, reason })
+}
+
+fn describe(field: &Field) -> String {
+    match field {
+        Field::Header(name) => format!("header `{name}`"),
+        Field::Json(pointer) => format!("JSON value at `{pointer}`"),
+        Field::Fixed(value) => format!("the fixed value `{value}`"),
+        Field::FirstOf(fields) => fields.iter().map(describe).collect::<Vec<_>>().join(" or "),
+        Field::Dotted(first, _) => describe(first),
+        Field::Absent => "nothing (this source has no such field)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    HeaderName::from_static(k),
+                    http::HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    fn github() -> EventFields {
+        EventFields {
+            id: Field::Header(HeaderName::from_static("x-github-delivery")),
+            id_required: true,
+            event_type: Field::Dotted(
+                Box::new(Field::Header(HeaderName::from_static("x-github-event"))),
+                Box::new(Field::Json("/action".into())),
+            ),
+        }
+    }
+
+    #[test]
+    fn github_type_includes_the_action_when_there_is_one() {
+        let h = headers(&[
+            ("x-github-delivery", "d-1"),
+            ("x-github-event", "pull_request"),
+        ]);
+        let meta = Request::new(&h, br#"{"action":"opened"}"#)
+            .event_meta(&github())
+            .unwrap();
+        assert_eq!(meta.id.as_deref(), Some("d-1"));
+        assert_eq!(meta.event_type, "pull_request.opened");
+
+        let meta = Request::new(&h, br#"{"ref":"main"}"#)
+            .event_meta(&github())
+            .unwrap();
+        assert_eq!(meta.event_type, "pull_request");
+        let meta = Request::new(&h, b"payload=%7B%7D")
+            .event_meta(&github())
+            .unwrap();
+        assert_eq!(meta.event_type, "pull_request");
+    }
+
+    #[test]
+    fn missing_required_id_names_the_place() {
+        let h = headers(&[("x-github-event", "push")]);
+        let err = Request::new(&h, b"{}").event_meta(&github()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the request has no event id: expected header `x-github-delivery`"
+        );
+    }
+
+    #[test]
+    fn json_fields_parse_the_body_once_and_report_non_json() {
+        let fields = EventFields {
+            id: Field::Json("/id".into()),
+            id_required: true,
+            event_type: Field::FirstOf(vec![
+                Field::Json("/event/type".into()),
+                Field::Json("/type".into()),
+            ]),
+        };
+        let h = HeaderMap::new();
+        let meta = Request::new(&h, br#"{"id":42,"type":"outer","event":{"type":"inner"}}"#)
+            .event_meta(&fields)
+            .unwrap();
+        assert_eq!(
+            meta,
+            EventMeta {
+                id: Some("42".into()),
+                event_type: "inner".into()
+            }
+        );
+
+        let err = Request::new(&h, b"not json")
+            .event_meta(&fields)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ExtractError::NotJson {
+                    what: "event id",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("not json"), "{err}");
+    }
+
+    #[test]
+    fn unusable_values_are_refused() {
+        let fields = EventFields {
+            id: Field::Json("/id".into()),
+            id_required: false,
+            event_type: Field::Json("/type".into()),
+        };
+        let h = HeaderMap::new();
+        for body in [
+            r#"{"type":""}"#.to_owned(),
+            r#"{"type":"a b"}"#.to_owned(),
+            r#"{"type":{"nested":1}}"#.to_owned(),
+            format!(r#"{{"type":"{}"}}"#, "x".repeat(MAX_FIELD_LEN + 1)),
+        ] {
+            let err = Request::new(&h, body.as_bytes())
+                .event_meta(&fields)
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ExtractError::Invalid {
+                        what: "event type",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        let meta = Request::new(&h, br#"{"type":"t"}"#)
+            .event_meta(&fields)
+            .unwrap();
+        assert_eq!(meta.id, None);
+    }
+}

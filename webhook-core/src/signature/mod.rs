@@ -1,0 +1,296 @@
+//! Provider signature verification on the raw request bytes.
+//!
+//! A [`Verifier`] holds one source's [`Scheme`] and its keys. It checks the
+//! signature over the exact bytes received, before anything parses them, and
+//! only a [`Verified`] request can be asked for its event id and type.
+//!
+//! ```
+//! use http::{HeaderMap, HeaderValue};
+//! use webhook_core::Secret;
+//! use webhook_core::signature::{Provider, Verifier};
+//!
+//! // GitHub's documented example.
+//! let scheme = Provider::GitHub.scheme().unwrap();
+//! let verifier = Verifier::new(scheme, &[Secret::from("It's a Secret to Everybody")])?;
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert(
+//!     "x-hub-signature-256",
+//!     HeaderValue::from_static(
+//!         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+//!     ),
+//! );
+//! headers.insert("x-github-delivery", HeaderValue::from_static("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+//! headers.insert("x-github-event", HeaderValue::from_static("ping"));
+//!
+//! let verified = verifier.verify(&headers, b"Hello, World!")?;
+//! let meta = verified.event_meta()?;
+//! assert_eq!(meta.event_type, "ping");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod header;
+mod key;
+mod providers;
+mod scheme;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::Mac as _;
+use http::{HeaderMap, HeaderName, header as h};
+use subtle::ConstantTimeEq as _;
+
+pub use error::{KeyError, VerifyError};
+pub use providers::{DEFAULT_TOLERANCE, GenericHmac, GenericHmacError, Provider};
+pub use scheme::{
+    Algorithm, Encoding, HeaderSet, KeyFormat, Part, Scheme, SignatureFormat, TemplateError,
+    Version,
+};
+
+use crate::Secret;
+use crate::extract::{EventMeta, ExtractError, Request};
+use key::Key;
+
+/// Verifies requests of one source: a scheme and its keys.
+///
+/// Keys are derived once, when the verifier is built; several secrets may be
+/// given at once (rotation), and a request passes when any of its signatures
+/// matches any of them.
+#[derive(Clone)]
+pub struct Verifier {
+    scheme: Scheme,
+    keys: Vec<Key>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("scheme", &self.scheme.name)
+            .field("secrets", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request whose signature checked out.
+#[derive(Debug)]
+pub struct Verified<'a> {
+    verifier: &'a Verifier,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    secret_index: usize,
+    timestamp: Option<u64>,
+}
+
+impl Verifier {
+    /// Builds a verifier, deriving a key from each secret.
+    pub fn new(scheme: Scheme, secrets: &[Secret]) -> Result<Self, KeyError> {
+        if secrets.is_empty() {
+            return Err(KeyError::NoSecrets);
+        }
+        let keys = secrets
+            .iter()
+            .enumerate()
+            .map(|(i, secret)| key::derive(&scheme, i + 1, secret))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { scheme, keys })
+    }
+
+    /// The scheme this verifier checks.
+    pub fn scheme(&self) -> &Scheme {
+        &self.scheme
+    }
+
+    /// Verifies a request against the system clock.
+    pub fn verify<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        body: &'a [u8],
+    ) -> Result<Verified<'a>, VerifyError> {
+        self.verify_at(headers, body, SystemTime::now())
+    }
+
+    /// Verifies a request as if the time were `now` (for tests and replays of
+    /// recorded traffic).
+    pub fn verify_at<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        body: &'a [u8],
+        now: SystemTime,
+    ) -> Result<Verified<'a>, VerifyError> {
+        let scheme = &self.scheme;
+        let set = scheme
+            .headers
+            .iter()
+            .find(|set| headers.contains_key(&set.signature))
+            .ok_or_else(|| VerifyError::MissingHeader {
+                header: scheme.headers[0].signature.clone(),
+            })?;
+        let value = text(headers, &set.signature)?;
+        let parsed = header::parse(&set.signature, value, &scheme.format, scheme.encoding)?;
+
+        let timestamp_text = match (parsed.timestamp, &set.timestamp) {
+            (Some(text), _) => Some(text),
+            (None, Some(name)) if scheme.needs_timestamp() => Some(text(headers, name)?),
+            (None, _) => None,
+        };
+        let timestamp = match timestamp_text {
+            Some(text) => Some(self.check_window(set, text, now)?),
+            None => None,
+        };
+        let id = match &set.id {
+            Some(name) if scheme.signed_content.contains(&Part::Id) => Some(text(headers, name)?),
+            _ => None,
+        };
+
+        let content = |sink: &mut dyn FnMut(&[u8])| {
+            for part in &scheme.signed_content {
+                match part {
+                    Part::Literal(bytes) => sink(bytes),
+                    Part::Timestamp => sink(timestamp_text.unwrap_or_default().as_bytes()),
+                    Part::Id => sink(id.unwrap_or_default().as_bytes()),
+                    Part::Body => sink(body),
+                }
+            }
+        };
+        let mut message = None;
+        for (index, key) in self.keys.iter().enumerate() {
+            let matched = match key {
+                Key::Hmac(keyed) => {
+                    let mut mac = keyed.clone();
+                    content(&mut |bytes| mac.update(bytes));
+                    let tag = mac.finalize().into_bytes();
+                    parsed
+                        .signatures
+                        .iter()
+                        .filter(|s| s.algorithm == Algorithm::HmacSha256)
+                        .any(|s| bool::from(tag.as_slice().ct_eq(s.bytes())))
+                }
+                Key::Ed25519(public) => {
+                    let message: &Vec<u8> = message.get_or_insert_with(|| {
+                        let mut buffer = Vec::with_capacity(body.len() + 64);
+                        content(&mut |bytes| buffer.extend_from_slice(bytes));
+                        buffer
+                    });
+                    parsed
+                        .signatures
+                        .iter()
+                        .filter(|s| s.algorithm == Algorithm::Ed25519)
+                        .any(|s| {
+                            ed25519_dalek::Signature::from_slice(s.bytes())
+                                .is_ok_and(|sig| public.verify_strict(message, &sig).is_ok())
+                        })
+                }
+            };
+            if matched {
+                return Ok(Verified {
+                    verifier: self,
+                    headers,
+                    body,
+                    secret_index: index,
+                    timestamp,
+                });
+            }
+        }
+        Err(VerifyError::NoMatch {
+            secrets: self.keys.len(),
+        })
+    }
+
+    fn check_window(
+        &self,
+        set: &HeaderSet,
+        text: &str,
+        now: SystemTime,
+    ) -> Result<u64, VerifyError> {
+        let header = set.timestamp.as_ref().unwrap_or(&set.signature).clone();
+        let timestamp: u64 = text
+            .parse()
+            .ok()
+            .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or(VerifyError::MalformedHeader {
+                header,
+                reason: "the timestamp is not a whole number of seconds",
+            })?;
+        if let Some(tolerance) = self.scheme.tolerance {
+            let now = match now.duration_since(UNIX_EPOCH) {
+                Ok(since) => i128::from(since.as_secs()),
+                Err(before) => -i128::from(before.duration().as_secs()),
+            };
+            let skew = now - i128::from(timestamp);
+            if skew.unsigned_abs() > u128::from(tolerance.as_secs()) {
+                return Err(VerifyError::TimestampOutsideWindow {
+                    skew_secs: i64::try_from(skew).unwrap_or(i64::MAX),
+                    tolerance_secs: tolerance.as_secs(),
+                });
+            }
+        }
+        Ok(timestamp)
+    }
+
+    /// The request headers worth keeping with the event: everything but
+    /// credentials (`authorization`, `cookie`, ...), hop-by-hop headers and
+    /// the signature headers, with lower-case names; repeated headers are
+    /// joined with `, ` and values that are not UTF-8 are converted lossily.
+    pub fn retained_headers(&self, headers: &HeaderMap) -> BTreeMap<String, String> {
+        const DROPPED: [HeaderName; 9] = [
+            h::AUTHORIZATION,
+            h::PROXY_AUTHORIZATION,
+            h::COOKIE,
+            h::CONNECTION,
+            h::CONTENT_LENGTH,
+            h::TE,
+            h::TRAILER,
+            h::TRANSFER_ENCODING,
+            h::UPGRADE,
+        ];
+        let mut kept: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in headers {
+            if DROPPED.contains(name) || self.scheme.headers.iter().any(|s| s.signature == name) {
+                continue;
+            }
+            let value = String::from_utf8_lossy(value.as_bytes());
+            kept.entry(name.as_str().to_owned())
+                .and_modify(|joined| {
+                    joined.push_str(", ");
+                    joined.push_str(&value);
+                })
+                .or_insert_with(|| value.into_owned());
+        }
+        kept
+    }
+}
+
+impl Verified<'_> {
+    /// The position (from 0) of the configured secret that matched; a
+    /// rotation is complete when only the newest one still matches.
+    pub fn secret_index(&self) -> usize {
+        self.secret_index
+    }
+
+    /// The signed timestamp (Unix seconds), for schemes that sign one.
+    pub fn timestamp(&self) -> Option<u64> {
+        self.timestamp
+    }
+
+    /// Reads the event id and type, from headers or the JSON body as the
+    /// provider puts them. The body is parsed only here, after verification.
+    pub fn event_meta(&self) -> Result<EventMeta, ExtractError> {
+        Request::new(self.headers, self.body).event_meta(&self.verifier.scheme.fields)
+    }
+}
+
+fn text<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<&'a str, VerifyError> {
+    headers
+        .get(name)
+        .ok_or_else(|| VerifyError::MissingHeader {
+            header: name.clone(),
+        })?
+        .to_str()
+        .map_err(|_| VerifyError::MalformedHeader {
+            header: name.clone(),
+            reason: "it is not visible ASCII",
+        })
+}

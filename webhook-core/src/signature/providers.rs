@@ -1,0 +1,328 @@
+//! The built-in providers, each a [`Scheme`] value.
+//!
+//! Checked against each provider's published documentation and official
+//! libraries; the tests carry their published vectors.
+
+use std::time::Duration;
+
+use http::HeaderName;
+
+use super::scheme::{
+    Algorithm, Encoding, HeaderSet, KeyFormat, Part, Scheme, SignatureFormat, TemplateError,
+    Version,
+};
+use crate::extract::{EventFields, Field};
+
+/// The default timestamp window: five minutes either way.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// A provider whose signature scheme is built in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Provider {
+    /// Stripe: `Stripe-Signature: t=<ts>,v1=<hex>`.
+    Stripe,
+    /// GitHub: `X-Hub-Signature-256: sha256=<hex>`.
+    #[serde(alias = "github")]
+    GitHub,
+    /// Slack: `X-Slack-Signature: v0=<hex>` with `X-Slack-Request-Timestamp`.
+    Slack,
+    /// Shopify: `X-Shopify-Hmac-SHA256: <base64>`.
+    Shopify,
+    /// Standard Webhooks and Svix: `webhook-signature: v1,<b64> v1a,<b64>`
+    /// (or the `svix-*` headers).
+    #[serde(alias = "svix")]
+    StandardWebhooks,
+    /// A configurable HMAC-SHA256 sender; see [`GenericHmac`].
+    Hmac,
+}
+
+impl Provider {
+    /// The provider's name as written in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stripe => "stripe",
+            Self::GitHub => "github",
+            Self::Slack => "slack",
+            Self::Shopify => "shopify",
+            Self::StandardWebhooks => "standard-webhooks",
+            Self::Hmac => "hmac",
+        }
+    }
+
+    /// The scheme of a built-in provider; `None` for [`Provider::Hmac`],
+    /// whose scheme comes from [`GenericHmac::scheme`].
+    pub fn scheme(self) -> Option<Scheme> {
+        Some(match self {
+            Self::Stripe => stripe(),
+            Self::GitHub => github(),
+            Self::Slack => slack(),
+            Self::Shopify => shopify(),
+            Self::StandardWebhooks => standard_webhooks(),
+            Self::Hmac => return None,
+        })
+    }
+}
+
+fn header(name: &'static str) -> HeaderName {
+    HeaderName::from_static(name)
+}
+
+fn json(pointer: &str) -> Field {
+    Field::Json(pointer.to_owned())
+}
+
+fn literal(text: &str) -> Part {
+    Part::Literal(text.as_bytes().to_vec())
+}
+
+fn stripe() -> Scheme {
+    Scheme {
+        name: "stripe",
+        headers: vec![HeaderSet {
+            signature: header("stripe-signature"),
+            timestamp: None,
+            id: None,
+        }],
+        // Only `v1` is checked: `v0` is Stripe's test-mode SHA-1 scheme and
+        // must never be accepted.
+        format: SignatureFormat::Pairs {
+            timestamp_key: "t".into(),
+            versions: vec![Version::new("v1", Algorithm::HmacSha256)],
+        },
+        encoding: Encoding::Hex,
+        // The key is the bytes of the whole `whsec_...` string.
+        key_format: KeyFormat::Raw,
+        signed_content: vec![Part::Timestamp, literal("."), Part::Body],
+        tolerance: Some(DEFAULT_TOLERANCE),
+        fields: EventFields {
+            id: json("/id"),
+            id_required: true,
+            event_type: json("/type"),
+        },
+    }
+}
+
+fn github() -> Scheme {
+    Scheme {
+        name: "github",
+        headers: vec![HeaderSet {
+            signature: header("x-hub-signature-256"),
+            timestamp: None,
+            id: None,
+        }],
+        format: SignatureFormat::Single {
+            prefix: "sha256=".into(),
+            algorithm: Algorithm::HmacSha256,
+        },
+        encoding: Encoding::Hex,
+        key_format: KeyFormat::Raw,
+        signed_content: vec![Part::Body],
+        // No timestamp is signed: the delivery id is the only replay defence.
+        tolerance: None,
+        fields: EventFields {
+            id: Field::Header(header("x-github-delivery")),
+            id_required: true,
+            event_type: Field::Dotted(
+                Box::new(Field::Header(header("x-github-event"))),
+                Box::new(json("/action")),
+            ),
+        },
+    }
+}
+
+fn slack() -> Scheme {
+    Scheme {
+        name: "slack",
+        headers: vec![HeaderSet {
+            signature: header("x-slack-signature"),
+            timestamp: Some(header("x-slack-request-timestamp")),
+            id: None,
+        }],
+        format: SignatureFormat::Single {
+            prefix: "v0=".into(),
+            algorithm: Algorithm::HmacSha256,
+        },
+        encoding: Encoding::Hex,
+        key_format: KeyFormat::Raw,
+        signed_content: vec![literal("v0:"), Part::Timestamp, literal(":"), Part::Body],
+        tolerance: Some(DEFAULT_TOLERANCE),
+        fields: EventFields {
+            // `url_verification` and some callbacks carry no event id.
+            id: json("/event_id"),
+            id_required: false,
+            event_type: Field::FirstOf(vec![json("/event/type"), json("/type")]),
+        },
+    }
+}
+
+fn shopify() -> Scheme {
+    Scheme {
+        name: "shopify",
+        headers: vec![HeaderSet {
+            signature: header("x-shopify-hmac-sha256"),
+            timestamp: None,
+            id: None,
+        }],
+        format: SignatureFormat::Single {
+            prefix: String::new(),
+            algorithm: Algorithm::HmacSha256,
+        },
+        encoding: Encoding::Base64,
+        key_format: KeyFormat::Raw,
+        signed_content: vec![Part::Body],
+        tolerance: None,
+        fields: EventFields {
+            // Per delivery; `X-Shopify-Event-Id` is shared by every delivery
+            // of one action and would merge distinct webhooks.
+            id: Field::Header(header("x-shopify-webhook-id")),
+            id_required: true,
+            event_type: Field::Header(header("x-shopify-topic")),
+        },
+    }
+}
+
+fn standard_webhooks() -> Scheme {
+    let set = |signature, timestamp, id| HeaderSet {
+        signature: header(signature),
+        timestamp: Some(header(timestamp)),
+        id: Some(header(id)),
+    };
+    Scheme {
+        name: "standard-webhooks",
+        headers: vec![
+            set("webhook-signature", "webhook-timestamp", "webhook-id"),
+            set("svix-signature", "svix-timestamp", "svix-id"),
+        ],
+        format: SignatureFormat::Spaced {
+            versions: vec![
+                Version::new("v1", Algorithm::HmacSha256),
+                Version::new("v1a", Algorithm::Ed25519),
+            ],
+        },
+        encoding: Encoding::Base64,
+        key_format: KeyFormat::StandardWebhooks,
+        signed_content: vec![
+            Part::Id,
+            literal("."),
+            Part::Timestamp,
+            literal("."),
+            Part::Body,
+        ],
+        tolerance: Some(DEFAULT_TOLERANCE),
+        fields: EventFields {
+            id: Field::FirstOf(vec![
+                Field::Header(header("webhook-id")),
+                Field::Header(header("svix-id")),
+            ]),
+            id_required: true,
+            event_type: json("/type"),
+        },
+    }
+}
+
+/// The settings of a home-grown HMAC-SHA256 sender.
+///
+/// ```
+/// use http::HeaderName;
+/// use webhook_core::signature::{Encoding, GenericHmac};
+/// use webhook_core::extract::Field;
+///
+/// let scheme = GenericHmac {
+///     signature_header: HeaderName::from_static("x-signature"),
+///     encoding: Encoding::Hex,
+///     prefix: "sha256=".into(),
+///     timestamp_header: Some(HeaderName::from_static("x-timestamp")),
+///     id_header: None,
+///     signed_content: "{timestamp}.{body}".into(),
+///     tolerance: None,
+///     event_id: Field::Header(HeaderName::from_static("x-delivery")),
+///     event_type: Field::Json("/type".into()),
+/// }
+/// .scheme()
+/// .unwrap();
+/// assert_eq!(scheme.name, "hmac");
+/// ```
+#[derive(Clone, Debug)]
+pub struct GenericHmac {
+    /// The header carrying the signature.
+    pub signature_header: HeaderName,
+    /// How the signature is written.
+    pub encoding: Encoding,
+    /// Text before the signature, such as `sha256=` (may be empty).
+    pub prefix: String,
+    /// A header carrying a signed Unix timestamp in seconds; when set, it is
+    /// required and checked against the window.
+    pub timestamp_header: Option<HeaderName>,
+    /// A header carrying a message id that the template may sign as `{id}`.
+    pub id_header: Option<HeaderName>,
+    /// The signed bytes, with `{body}` once and optionally `{timestamp}` and
+    /// `{id}`; the default is `{body}`.
+    pub signed_content: String,
+    /// The timestamp window; default [`DEFAULT_TOLERANCE`] when a timestamp
+    /// header is set.
+    pub tolerance: Option<Duration>,
+    /// Where the event id is; [`Field::Absent`] to generate one.
+    pub event_id: Field,
+    /// Where the event type is.
+    pub event_type: Field,
+}
+
+/// Why [`GenericHmac`] settings do not make a scheme.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GenericHmacError {
+    /// The signed-content template is invalid.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The template signs `{timestamp}` but no timestamp header is set.
+    #[error("the signed content uses `{{timestamp}}`, but no `timestamp_header` is set")]
+    NoTimestampHeader,
+    /// The template signs `{id}` but no id header is set.
+    #[error("the signed content uses `{{id}}`, but no `id_header` is set")]
+    NoIdHeader,
+    /// A window is set but there is no timestamp to check it against.
+    #[error("a `tolerance` is set, but no `timestamp_header` gives a timestamp to check")]
+    ToleranceWithoutTimestamp,
+}
+
+impl GenericHmac {
+    /// Builds the scheme, checking that the settings fit together.
+    pub fn scheme(self) -> Result<Scheme, GenericHmacError> {
+        let signed_content = Part::parse_template(&self.signed_content)?;
+        if signed_content.contains(&Part::Timestamp) && self.timestamp_header.is_none() {
+            return Err(GenericHmacError::NoTimestampHeader);
+        }
+        if signed_content.contains(&Part::Id) && self.id_header.is_none() {
+            return Err(GenericHmacError::NoIdHeader);
+        }
+        let tolerance = match (&self.timestamp_header, self.tolerance) {
+            (None, Some(_)) => return Err(GenericHmacError::ToleranceWithoutTimestamp),
+            (None, None) => None,
+            (Some(_), tolerance) => Some(tolerance.unwrap_or(DEFAULT_TOLERANCE)),
+        };
+        let id_required = !matches!(self.event_id, Field::Absent);
+        Ok(Scheme {
+            name: "hmac",
+            headers: vec![HeaderSet {
+                signature: self.signature_header,
+                timestamp: self.timestamp_header,
+                id: self.id_header,
+            }],
+            format: SignatureFormat::Single {
+                prefix: self.prefix,
+                algorithm: Algorithm::HmacSha256,
+            },
+            encoding: self.encoding,
+            key_format: KeyFormat::Raw,
+            signed_content,
+            tolerance,
+            fields: EventFields {
+                id: self.event_id,
+                id_required,
+                event_type: self.event_type,
+            },
+        })
+    }
+}
