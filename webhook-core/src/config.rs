@@ -173,15 +173,46 @@ pub enum ConfigError {
 
 /// Parses a TOML configuration into `T`; an error names the dotted path of
 /// the offending value, such as `sources.stripe.tolerance`.
+///
+/// Messages give the line and column but never quote the file: a value the
+/// user put in the wrong place may be a secret. For the same reason, a
+/// problem under `secrets` is described without its value.
 pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
     let deserializer = toml::Deserializer::parse(text).map_err(|error| ConfigError::Parse {
         path: ".".to_owned(),
-        message: error.to_string(),
+        message: describe_toml_error(text, &error),
     })?;
-    serde_path_to_error::deserialize(deserializer).map_err(|error| ConfigError::Parse {
-        path: error.path().to_string(),
-        message: error.into_inner().to_string().trim_end().to_owned(),
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = if path.contains("secrets") {
+            let at = describe_toml_error(text, &inner);
+            let at = at.split_once(": ").map_or("", |(at, _)| at);
+            format!("{at}: each secret is {{ env = \"VARIABLE\" }} or {{ file = \"/path\" }}; secrets are never written in the file itself")
+        } else {
+            describe_toml_error(text, &inner)
+        };
+        ConfigError::Parse { path, message }
     })
+}
+
+/// `line L, column C: message`, without the quoted source line.
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    match error.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = before.len()
+                - before
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(0, |i| i + 1)
+                + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => format!("line ?, column ?: {message}"),
+    }
 }
 
 impl SourcesConfig {

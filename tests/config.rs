@@ -1,0 +1,281 @@
+//! Source configuration: parsing, secrets from the environment and files,
+//! and errors that name the source and the field.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Case, NOW, at};
+use webhook::config::{ConfigError, Source, SourcesConfig};
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "STRIPE_SECRET" => Some("whsec_current\n".into()),
+        "STRIPE_OLD" => Some("whsec_previous".into()),
+        "EMPTY" => Some("  \n".into()),
+        "BAD_B64" => Some("whsec_not*base64".into()),
+        "SVIX_SECRET" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+        _ => None,
+    }
+}
+
+fn resolve(toml: &str) -> Result<Vec<Source>, ConfigError> {
+    SourcesConfig::from_toml(toml)?.resolve_with(env)
+}
+
+fn error(toml: &str) -> String {
+    resolve(toml).unwrap_err().to_string()
+}
+
+#[test]
+fn parses_every_provider_with_defaults() {
+    let sources = resolve(
+        r#"
+        [sources.stripe]
+        provider = "stripe"
+        secrets = [{ env = "STRIPE_SECRET" }, { env = "STRIPE_OLD" }]
+        queue = "payments"
+        tolerance = "2m"
+        event_types = ["payment_intent.*", "charge.refunded"]
+
+        [sources.gh]
+        provider = "github"
+        secrets = [{ env = "STRIPE_SECRET" }]
+
+        [sources.slack]
+        provider = "slack"
+        secrets = [{ env = "STRIPE_SECRET" }]
+
+        [sources.shop]
+        provider = "shopify"
+        secrets = [{ env = "STRIPE_SECRET" }]
+
+        [sources.svix]
+        provider = "svix"
+        secrets = [{ env = "SVIX_SECRET" }]
+
+        [sources.internal]
+        provider = "hmac"
+        secrets = [{ env = "STRIPE_SECRET" }]
+        signature_header = "X-Signature"
+        prefix = "sha256="
+        timestamp_header = "X-Timestamp"
+        signed_content = "{timestamp}.{body}"
+        event_id = { header = "X-Delivery" }
+        event_type = { json = "/type" }
+        "#,
+    )
+    .unwrap();
+    let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["gh", "internal", "shop", "slack", "stripe", "svix"]);
+
+    let stripe = &sources[4];
+    assert_eq!(stripe.queue, "payments");
+    assert_eq!(
+        stripe.verifier.scheme().tolerance,
+        Some(Duration::from_secs(120))
+    );
+    assert!(stripe.accepts("payment_intent.succeeded"));
+    assert!(stripe.accepts("charge.refunded"));
+    assert!(!stripe.accepts("charge.succeeded"));
+    assert_eq!(sources[0].queue, "default");
+    assert!(sources[0].accepts("anything"));
+    assert_eq!(sources[5].verifier.scheme().name, "standard-webhooks");
+    assert_eq!(
+        sources[1].verifier.scheme().tolerance,
+        Some(Duration::from_secs(300))
+    );
+}
+
+#[test]
+fn secrets_from_the_environment_are_trimmed_and_rotation_works() {
+    let sources = resolve(
+        r#"
+        [sources.stripe]
+        provider = "stripe"
+        secrets = [{ env = "STRIPE_OLD" }, { env = "STRIPE_SECRET" }]
+        "#,
+    )
+    .unwrap();
+    // Sign with the current secret as Stripe would; the trailing newline of
+    // the variable is not part of the key.
+    let body = br#"{"id":"evt_1","type":"a.b"}"#;
+    let signature = hex::encode(support::hmac_sha256(
+        b"whsec_current",
+        &[NOW.to_string().as_bytes(), b".", body],
+    ));
+    let h = support::headers(&[("stripe-signature", &format!("t={NOW},v1={signature}"))]);
+    let verified = sources[0].verifier.verify_at(&h, body, at(NOW)).unwrap();
+    assert_eq!(verified.secret_index(), 1);
+}
+
+#[test]
+fn secrets_from_files() {
+    let dir = std::env::temp_dir().join(format!("webhook-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("github-secret");
+    std::fs::write(&path, "It's a Secret to Everybody\n").unwrap();
+    let toml = format!(
+        "[sources.gh]\nprovider = \"github\"\nsecrets = [{{ file = {:?} }}]\n",
+        path.display().to_string()
+    );
+    let sources = resolve(&toml).unwrap();
+    let h = support::headers(&[
+        (
+            "x-hub-signature-256",
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+        ),
+        ("x-github-delivery", "d"),
+        ("x-github-event", "ping"),
+    ]);
+    sources[0].verifier.verify(&h, b"Hello, World!").unwrap();
+
+    let missing = format!(
+        "[sources.gh]\nprovider = \"github\"\nsecrets = [{{ file = {:?} }}]\n",
+        dir.join("nope").display().to_string()
+    );
+    let message = error(&missing);
+    assert!(
+        message.starts_with("source `gh`: `secrets` names the file"),
+        "{message}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn errors_name_the_source_and_the_field() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[sources.stripe]\nprovider = \"strip\"\nsecrets = []",
+            "invalid configuration at `sources.stripe.provider`: line 2, column 12: unknown variant `strip`",
+        ),
+        (
+            "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\ntolerance = \"soon\"",
+            "invalid configuration at `sources.stripe.tolerance`: line 4, column 13: `soon` is not a duration",
+        ),
+        (
+            "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\ntolerence = \"5m\"",
+            "invalid configuration at `sources.stripe.tolerence`: line 4, column 1: unknown field `tolerence`",
+        ),
+        (
+            "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ value = \"whsec_literal\" }]",
+            "invalid configuration at `sources.stripe.secrets[0]`: line 3, column 14: each secret is { env = \"VARIABLE\" } or { file = \"/path\" }",
+        ),
+        (
+            "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"UNSET\" }]",
+            "source `stripe`: `secrets` names the environment variable `UNSET`, which is not set; export it",
+        ),
+        (
+            "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"EMPTY\" }]",
+            "source `stripe`: `secrets` names the environment variable `EMPTY`, which is empty",
+        ),
+        (
+            "[sources.stripe]\nprovider = \"stripe\"\nsecrets = []",
+            "source `stripe`: `secrets` no secret is configured; give at least one",
+        ),
+        (
+            "[sources.gh]\nprovider = \"github\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\ntolerance = \"5m\"",
+            "source `gh`: `tolerance` has no effect: github signs no timestamp",
+        ),
+        (
+            "[sources.gh]\nprovider = \"github\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\nsignature_header = \"x\"",
+            "source `gh`: `signature_header` only applies to provider = \"hmac\"",
+        ),
+        (
+            "[sources.svix]\nprovider = \"standard-webhooks\"\nsecrets = [{ env = \"BAD_B64\" }]",
+            "source `svix`: `secrets` secret 1 is not valid base64 after its `whsec_` prefix",
+        ),
+        (
+            "[sources.x]\nprovider = \"hmac\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\nevent_type = { value = \"t\" }",
+            "source `x`: `signature_header` is required for provider = \"hmac\"",
+        ),
+        (
+            "[sources.x]\nprovider = \"hmac\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\nsignature_header = \"X-Sig\"",
+            "source `x`: `event_type` is required for provider = \"hmac\"",
+        ),
+        (
+            "[sources.x]\nprovider = \"hmac\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\nsignature_header = \"X-Sig\"\nevent_type = { value = \"t\" }\nsigned_content = \"{timestamp}.{body}\"",
+            "source `x`: `signed_content` the signed content uses `{timestamp}`, but no `timestamp_header` is set",
+        ),
+        (
+            "[sources.x]\nprovider = \"hmac\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\nsignature_header = \"X-Sig\"\nevent_type = { json = \"type\" }",
+            "source `x`: `event_type` `type` is not a JSON pointer",
+        ),
+        (
+            "[sources.\"bad name\"]\nprovider = \"github\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]",
+            "source `bad name`: `name` must be 1 to 64 letters",
+        ),
+        (
+            "[sources.gh]\nprovider = \"github\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\nqueue = \"{q}\"",
+            "source `gh`: `queue` must be 1 to 64 letters",
+        ),
+        (
+            "[sources.gh]\nprovider = \"github\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\nevent_types = [\"push*\"]",
+            "source `gh`: `event_types` has an invalid pattern `push*`",
+        ),
+        (
+            "[sources.gh\nprovider = 1",
+            "invalid configuration at `.`: line 1, column",
+        ),
+        (
+            "[sources.stripe]\nprovider = \"stripe\"\nsecrets = \"whsec_literal\"",
+            "invalid configuration at `sources.stripe.secrets`: line 3, column 11: each secret is",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let message = error(toml);
+        assert!(
+            message.starts_with(expected),
+            "\n got: {message}\nwant: {expected}"
+        );
+        for secret in [
+            "whsec_current",
+            "whsec_previous",
+            "whsec_literal",
+            "not*base64",
+        ] {
+            assert!(
+                !message.contains(secret),
+                "the error shows a secret: {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_generic_source_from_config_verifies_like_the_independent_signer() {
+    let (key, _) = Case::GenericTimestamped.key(1);
+    let support::SigningKey::Hmac(raw) = &key else {
+        unreachable!()
+    };
+    let secret = String::from_utf8(raw.clone()).unwrap();
+    let sources = SourcesConfig::from_toml(
+        r#"
+        [sources.internal]
+        provider = "hmac"
+        secrets = [{ env = "INTERNAL" }]
+        signature_header = "X-Signature"
+        prefix = "sha256="
+        timestamp_header = "X-Timestamp"
+        signed_content = "{timestamp}.{body}"
+        tolerance = "30s"
+        event_id = { header = "X-Delivery" }
+        event_type = { json = "/type" }
+        "#,
+    )
+    .unwrap()
+    .resolve_with(|name| (name == "INTERNAL").then(|| secret.clone()))
+    .unwrap();
+    let body = Case::GenericTimestamped.body();
+    let h = Case::GenericTimestamped.sign(&key, &body, NOW - 30);
+    let verified = sources[0].verifier.verify_at(&h, &body, at(NOW)).unwrap();
+    assert_eq!(verified.event_meta().unwrap().id.as_deref(), Some("g-1"));
+    assert!(
+        sources[0]
+            .verifier
+            .verify_at(&h, &body, at(NOW + 1))
+            .is_err()
+    );
+}

@@ -1,0 +1,346 @@
+//! For every provider: what passes and what fails, with which error.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use http::{HeaderName, HeaderValue};
+use support::{ALL, Case, NOW, at};
+use webhook::signature::VerifyError;
+
+#[test]
+fn a_valid_request_passes_and_gives_id_and_type() {
+    for case in ALL {
+        let (key, secret) = case.key(1);
+        let body = case.body();
+        let h = case.sign(&key, &body, NOW);
+        let verifier = case.verifier(&[secret]);
+        let verified = verifier
+            .verify_at(&h, &body, at(NOW))
+            .unwrap_or_else(|e| panic!("{case:?}: {e}"));
+        assert_eq!(verified.secret_index(), 0, "{case:?}");
+        assert_eq!(
+            verified.timestamp(),
+            case.timestamped().then_some(NOW),
+            "{case:?}"
+        );
+        let meta = verified.event_meta().unwrap();
+        let (id, event_type) = case.expected_meta();
+        assert_eq!(meta.id.as_deref(), id, "{case:?}");
+        assert_eq!(meta.event_type, event_type, "{case:?}");
+    }
+}
+
+#[test]
+fn a_flipped_body_byte_fails() {
+    for case in ALL {
+        let (key, secret) = case.key(1);
+        let body = case.body();
+        let h = case.sign(&key, &body, NOW);
+        let verifier = case.verifier(&[secret]);
+        for index in [0, body.len() / 2, body.len() - 1] {
+            let mut tampered = body.clone();
+            tampered[index] ^= 0x01;
+            assert_eq!(
+                verifier.verify_at(&h, &tampered, at(NOW)).unwrap_err(),
+                VerifyError::NoMatch { secrets: 1 },
+                "{case:?} byte {index}"
+            );
+        }
+        // One byte more or less fails too.
+        let mut longer = body.clone();
+        longer.push(b' ');
+        assert!(
+            verifier.verify_at(&h, &longer, at(NOW)).is_err(),
+            "{case:?}"
+        );
+        assert!(
+            verifier.verify_at(&h, &body[1..], at(NOW)).is_err(),
+            "{case:?}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_secret_fails() {
+    for case in ALL {
+        let (key, _) = case.key(1);
+        let (_, other) = case.key(2);
+        let body = case.body();
+        let h = case.sign(&key, &body, NOW);
+        assert_eq!(
+            case.verifier(&[other])
+                .verify_at(&h, &body, at(NOW))
+                .unwrap_err(),
+            VerifyError::NoMatch { secrets: 1 },
+            "{case:?}"
+        );
+    }
+}
+
+#[test]
+fn a_rotated_second_secret_passes() {
+    for case in ALL {
+        let (_, old) = case.key(1);
+        let (new_key, new) = case.key(2);
+        let body = case.body();
+        let h = case.sign(&new_key, &body, NOW);
+        let verified = case
+            .verifier(&[old, new])
+            .verify_at(&h, &body, at(NOW))
+            .map(|v| v.secret_index())
+            .unwrap_or_else(|e| panic!("{case:?}: {e}"));
+        assert_eq!(verified, 1, "{case:?}");
+    }
+}
+
+#[test]
+fn a_missing_signature_header_fails() {
+    for case in ALL {
+        let (key, secret) = case.key(1);
+        let body = case.body();
+        let mut h = case.sign(&key, &body, NOW);
+        h.remove(case.signature_header());
+        let error = case
+            .verifier(&[secret])
+            .verify_at(&h, &body, at(NOW))
+            .unwrap_err();
+        let VerifyError::MissingHeader { header } = error else {
+            panic!("{case:?}: {error}")
+        };
+        // Standard Webhooks names its primary header family.
+        let expected = match case {
+            Case::SvixV1 => "webhook-signature",
+            _ => case.signature_header(),
+        };
+        assert_eq!(header, expected, "{case:?}");
+    }
+}
+
+#[test]
+fn a_missing_timestamp_header_fails() {
+    for case in ALL {
+        let Some(name) = case.timestamp_header() else {
+            continue;
+        };
+        let (key, secret) = case.key(1);
+        let body = case.body();
+        let mut h = case.sign(&key, &body, NOW);
+        h.remove(name);
+        assert_eq!(
+            case.verifier(&[secret])
+                .verify_at(&h, &body, at(NOW))
+                .unwrap_err(),
+            VerifyError::MissingHeader {
+                header: HeaderName::from_static(name)
+            },
+            "{case:?}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_signed_message_id_fails() {
+    for (case, name) in [(Case::StandardV1, "webhook-id"), (Case::SvixV1, "svix-id")] {
+        let (key, secret) = case.key(1);
+        let body = case.body();
+        let mut h = case.sign(&key, &body, NOW);
+        h.remove(name);
+        assert_eq!(
+            case.verifier(&[secret])
+                .verify_at(&h, &body, at(NOW))
+                .unwrap_err(),
+            VerifyError::MissingHeader {
+                header: HeaderName::from_static(name)
+            },
+            "{case:?}"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_signature_header_fails() {
+    for case in ALL {
+        let (key, secret) = case.key(1);
+        let body = case.body();
+        let verifier = case.verifier(&[secret]);
+        let mut h = case.sign(&key, &body, NOW);
+        h.insert(
+            case.signature_header(),
+            HeaderValue::from_static(case.malformed_signature()),
+        );
+        let error = verifier.verify_at(&h, &body, at(NOW)).unwrap_err();
+        assert!(
+            matches!(&error, VerifyError::MalformedHeader { header, .. } if header == case.signature_header()),
+            "{case:?}: {error}"
+        );
+        // The message never repeats the header's value.
+        assert!(
+            !error.to_string().contains(case.malformed_signature()),
+            "{case:?}: {error}"
+        );
+
+        // Bytes that are not visible ASCII.
+        h.insert(
+            case.signature_header(),
+            HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        );
+        assert!(
+            matches!(
+                verifier.verify_at(&h, &body, at(NOW)),
+                Err(VerifyError::MalformedHeader { .. })
+            ),
+            "{case:?}"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_timestamp_fails() {
+    for case in ALL {
+        let Some(name) = case.timestamp_header() else {
+            continue;
+        };
+        let (key, secret) = case.key(1);
+        let body = case.body();
+        let mut h = case.sign(&key, &body, NOW);
+        for bad in ["soon", "-5", "+1700000000", "1.5", ""] {
+            h.insert(name, HeaderValue::from_static(bad));
+            assert!(
+                matches!(
+                    case.verifier(std::slice::from_ref(&secret))
+                        .verify_at(&h, &body, at(NOW)),
+                    Err(VerifyError::MalformedHeader { .. })
+                ),
+                "{case:?} {bad:?}"
+            );
+        }
+    }
+    // Stripe carries it inside the signature header.
+    let (key, secret) = Case::Stripe.key(1);
+    let body = Case::Stripe.body();
+    let mut h = Case::Stripe.sign(&key, &body, NOW);
+    let value = h["stripe-signature"].to_str().unwrap().replace("t=", "t=x");
+    h.insert("stripe-signature", HeaderValue::try_from(value).unwrap());
+    assert!(matches!(
+        Case::Stripe
+            .verifier(&[secret])
+            .verify_at(&h, &body, at(NOW)),
+        Err(VerifyError::MalformedHeader { .. })
+    ));
+}
+
+#[test]
+fn stale_and_future_timestamps_fail_and_the_edge_passes() {
+    for case in ALL.into_iter().filter(|c| c.timestamped()) {
+        let (key, secret) = case.key(1);
+        let body = case.body();
+        let verifier = case.verifier(&[secret]);
+        for (signed_at, skew) in [(NOW - 301, 301), (NOW + 301, -301), (NOW - 86_400, 86_400)] {
+            let h = case.sign(&key, &body, signed_at);
+            assert_eq!(
+                verifier.verify_at(&h, &body, at(NOW)).unwrap_err(),
+                VerifyError::TimestampOutsideWindow {
+                    skew_secs: skew,
+                    tolerance_secs: 300
+                },
+                "{case:?} signed at {signed_at}"
+            );
+        }
+        for signed_at in [NOW - 300, NOW + 300] {
+            let h = case.sign(&key, &body, signed_at);
+            verifier
+                .verify_at(&h, &body, at(NOW))
+                .unwrap_or_else(|e| panic!("{case:?} signed at {signed_at}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn schemes_without_a_timestamp_ignore_the_clock() {
+    for case in ALL.into_iter().filter(|c| !c.timestamped()) {
+        let (key, secret) = case.key(1);
+        let body = case.body();
+        let h = case.sign(&key, &body, NOW);
+        case.verifier(&[secret])
+            .verify_at(&h, &body, at(NOW + 10 * 365 * 86_400))
+            .unwrap_or_else(|e| panic!("{case:?}: {e}"));
+    }
+}
+
+#[test]
+fn the_tolerance_is_configurable() {
+    let case = Case::Stripe;
+    let (key, secret) = case.key(1);
+    let body = case.body();
+    let mut scheme = case.scheme();
+    scheme.tolerance = Some(std::time::Duration::from_secs(10));
+    let verifier = webhook::signature::Verifier::new(scheme, &[secret]).unwrap();
+    verifier
+        .verify_at(&case.sign(&key, &body, NOW - 10), &body, at(NOW))
+        .unwrap();
+    assert!(matches!(
+        verifier.verify_at(&case.sign(&key, &body, NOW - 11), &body, at(NOW)),
+        Err(VerifyError::TimestampOutsideWindow {
+            skew_secs: 11,
+            tolerance_secs: 10
+        })
+    ));
+}
+
+#[test]
+fn standard_webhooks_checks_every_listed_signature_and_skips_unknown_versions() {
+    let case = Case::StandardV1;
+    let (key, secret) = case.key(1);
+    let (other_key, _) = case.key(2);
+    let body = case.body();
+    let good = case.sign(&key, &body, NOW)["webhook-signature"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let wrong = case.sign(&other_key, &body, NOW)["webhook-signature"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut h = case.sign(&key, &body, NOW);
+    h.insert(
+        "webhook-signature",
+        HeaderValue::try_from(format!("v2,abc {wrong} garbage {good}")).unwrap(),
+    );
+    case.verifier(&[secret])
+        .verify_at(&h, &body, at(NOW))
+        .unwrap();
+}
+
+#[test]
+fn headers_kept_with_the_event_leave_out_credentials_and_signatures() {
+    let case = Case::GitHub;
+    let (key, secret) = case.key(1);
+    let body = case.body();
+    let mut h = case.sign(&key, &body, NOW);
+    h.insert("authorization", HeaderValue::from_static("Bearer t0ken"));
+    h.insert("cookie", HeaderValue::from_static("session=1"));
+    h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+    h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
+    let kept = case.verifier(&[secret]).retained_headers(&h);
+    assert_eq!(
+        kept.get("x-github-event").map(String::as_str),
+        Some("thing")
+    );
+    assert_eq!(
+        kept.get("x-forwarded-for").map(String::as_str),
+        Some("10.0.0.1, 10.0.0.2")
+    );
+    for dropped in ["authorization", "cookie", "x-hub-signature-256"] {
+        assert!(!kept.contains_key(dropped), "{dropped} kept");
+    }
+}
+
+#[test]
+fn debug_output_of_a_verifier_shows_no_key() {
+    let (_, secret) = Case::Stripe.key(1);
+    let shown = format!("{:?}", Case::Stripe.verifier(std::slice::from_ref(&secret)));
+    let value = std::str::from_utf8(secret.expose()).unwrap();
+    assert!(!shown.contains(value), "{shown}");
+    assert!(!shown.contains(&value[6..20]), "{shown}");
+}
