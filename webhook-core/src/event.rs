@@ -5,6 +5,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::Envelope;
@@ -36,26 +37,59 @@ pub struct Event<T> {
     payload: T,
 }
 
-impl<T: DeserializeOwned> Event<T> {
-    /// Deserializes the envelope's body as JSON into `T`.
+impl<T: Payload> Event<T> {
+    /// Reads the envelope's body as `T`: JSON deserialization for any
+    /// `DeserializeOwned` type, the bytes as they are for [`RawBody`].
     ///
     /// A body that does not fit is a [`PayloadError`] naming the path of the
     /// offending field; retrying cannot fix it.
     pub fn from_envelope(envelope: Arc<Envelope>) -> Result<Self, PayloadError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(&envelope.body);
-        let payload = serde_path_to_error::deserialize(&mut deserializer)
-            .map_err(|error| PayloadError {
+        let payload = T::from_body(&envelope.body)?;
+        Ok(Self { envelope, payload })
+    }
+}
+
+/// A type an event body can be read as; see [`Event::from_envelope`].
+///
+/// Implemented for every `serde::de::DeserializeOwned` type (as JSON) and
+/// for [`RawBody`].
+pub trait Payload: Sized {
+    /// Reads the body.
+    fn from_body(body: &Bytes) -> Result<Self, PayloadError>;
+}
+
+impl<T: DeserializeOwned> Payload for T {
+    fn from_body(body: &Bytes) -> Result<Self, PayloadError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        let payload =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|error| PayloadError {
                 path: error.path().to_string(),
                 message: error.into_inner().to_string(),
-            })
-            .and_then(|payload| {
-                deserializer.end().map_err(|error| PayloadError {
-                    path: ".".to_owned(),
-                    message: error.to_string(),
-                })?;
-                Ok(payload)
             })?;
-        Ok(Self { envelope, payload })
+        deserializer.end().map_err(|error| PayloadError {
+            path: ".".to_owned(),
+            message: error.to_string(),
+        })?;
+        Ok(payload)
+    }
+}
+
+/// The body exactly as received, for payloads that are not JSON (form-encoded
+/// Slack commands, XML) or that a handler parses itself. Derefs to `[u8]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawBody(pub Bytes);
+
+impl Payload for RawBody {
+    fn from_body(body: &Bytes) -> Result<Self, PayloadError> {
+        Ok(Self(body.clone()))
+    }
+}
+
+impl Deref for RawBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
     }
 }
 

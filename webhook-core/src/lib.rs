@@ -46,12 +46,28 @@ pub mod config;
 pub mod envelope;
 pub mod event;
 pub mod extract;
+pub mod handler;
 pub mod layout;
 mod pattern;
+pub mod payload;
 mod secret;
 pub mod signature;
+pub mod testing;
 
 pub use envelope::Envelope;
-pub use event::Event;
+pub use event::{Event, RawBody};
 pub use pattern::{EventPattern, PatternError};
 pub use secret::Secret;
+
+/// What the `#[webhook_handler]` macro expands to refers to these; not a
+/// public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::handler::{
+        Backoff, BoxFuture, FromContext, HandlerContext, HandlerError, HandlerOptions,
+        IntoHandlerResult, Registration,
+    };
+    pub use inventory;
+    pub use std::boxed::Box;
+    pub use std::time::Duration;
+}

@@ -1,0 +1,105 @@
+//! Generating the registration.
+
+use std::time::Duration;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::{ItemFn, Type};
+
+use crate::attr::Args;
+
+/// The function, unchanged, followed by its registration.
+pub(crate) fn expand(args: &Args, item: &ItemFn, params: &[Type]) -> TokenStream {
+    let krate = args
+        .krate
+        .as_ref()
+        .map_or_else(|| quote!(::webhook), |path| quote!(#path));
+    let private = quote!(#krate::__private);
+    let function = &item.sig.ident;
+    let pattern = &args.pattern;
+    let name = match &args.name {
+        Some(name) => quote!(#name),
+        None => quote!(::core::concat!(
+            ::core::module_path!(),
+            "::",
+            ::core::stringify!(#function)
+        )),
+    };
+    let queue = match &args.queue {
+        Some(queue) => quote!(#queue),
+        None => quote!("default"),
+    };
+    let defaults = quote!(#private::HandlerOptions::DEFAULT);
+    let retries = match args.retries {
+        Some(retries) => quote!(#retries),
+        None => quote!(#defaults.retries),
+    };
+    let backoff = match args.backoff {
+        Some((base, cap)) => {
+            let (base, cap) = (duration(&private, base), duration(&private, cap));
+            quote!(#private::Backoff::new(#base, #cap))
+        }
+        None => quote!(#defaults.backoff),
+    };
+    let timeout = match args.timeout {
+        Some(timeout) => duration(&private, timeout),
+        None => quote!(#defaults.timeout),
+    };
+
+    let bindings: Vec<_> = (0..params.len())
+        .map(|i| format_ident!("__arg{i}"))
+        .collect();
+    // Spanned at each parameter's type, so a type that is not a handler
+    // parameter is reported there, in the words of `FromContext`.
+    let extract = params.iter().zip(&bindings).map(|(ty, binding)| {
+        quote_spanned! {ty.span()=>
+            let #binding = match <#ty as #private::FromContext>::from_context(&__context) {
+                ::core::result::Result::Ok(value) => value,
+                ::core::result::Result::Err(error) => return ::core::result::Result::Err(error),
+            };
+        }
+    });
+    let requires = params.iter().map(|ty| {
+        quote_spanned! {ty.span()=> <#ty as #private::FromContext>::REQUIRES }
+    });
+    let output_span = match &item.sig.output {
+        syn::ReturnType::Default => item.sig.ident.span(),
+        syn::ReturnType::Type(_, ty) => ty.span(),
+    };
+    let call = quote_spanned! {output_span=>
+        #private::IntoHandlerResult::into_handler_result(#function(#(#bindings),*).await)
+    };
+
+    quote! {
+        #item
+
+        const _: () = {
+            fn __webhook_entry(
+                __context: #private::HandlerContext,
+            ) -> #private::BoxFuture<'static, ::core::result::Result<(), #private::HandlerError>> {
+                #private::Box::pin(async move {
+                    #(#extract)*
+                    #call
+                })
+            }
+
+            #private::inventory::submit! {
+                #private::Registration::new(
+                    #pattern,
+                    #name,
+                    #queue,
+                    #private::HandlerOptions::new(#retries, #backoff, #timeout),
+                    &[#(#requires),*],
+                    __webhook_entry,
+                    ::core::concat!(::core::file!(), ":", ::core::line!()),
+                )
+            }
+        };
+    }
+}
+
+fn duration(private: &TokenStream, duration: Duration) -> TokenStream {
+    let (secs, nanos) = (duration.as_secs(), duration.subsec_nanos());
+    quote!(#private::Duration::new(#secs, #nanos))
+}
