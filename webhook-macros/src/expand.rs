@@ -67,8 +67,9 @@ pub(crate) fn expand(args: &Args, item: &ItemFn, params: &[Type]) -> TokenStream
         syn::ReturnType::Default => item.sig.ident.span(),
         syn::ReturnType::Type(_, ty) => ty.span(),
     };
-    let call = quote_spanned! {output_span=>
-        #private::IntoHandlerResult::into_handler_result(#function(#(#bindings),*).await)
+    // Spanned at the return type, so a wrong one is reported there.
+    let convert = quote_spanned! {output_span=>
+        #private::IntoHandlerResult::into_handler_result(__result)
     };
 
     quote! {
@@ -80,7 +81,8 @@ pub(crate) fn expand(args: &Args, item: &ItemFn, params: &[Type]) -> TokenStream
             ) -> #private::BoxFuture<'static, ::core::result::Result<(), #private::HandlerError>> {
                 #private::Box::pin(async move {
                     #(#extract)*
-                    #call
+                    let __result = #function(#(#bindings),*).await;
+                    #convert
                 })
             }
 

@@ -29,3 +29,29 @@ pub(crate) fn check(pattern: &str) -> Result<(), &'static str> {
 
 const MISPLACED: &str =
     "`*` may only stand alone (\"*\") or as the last segment of a prefix (\"customer.*\")";
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+
+    // The same cases as `webhook_core::EventPattern`'s tests: the two must agree.
+    #[test]
+    fn accepts_what_the_registry_accepts() {
+        for ok in [
+            "payment_intent.succeeded",
+            "customer.*",
+            "a.b.*",
+            "*",
+            "orders/create",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_the_registry_refuses() {
+        for bad in ["", "a*", "*.a", "a.*.*", ".*", "a..*", "a b", "a\tb"] {
+            assert!(check(bad).is_err(), "{bad}");
+        }
+    }
+}
