@@ -60,6 +60,7 @@ pub use webhook_core::{
     http, layout, payload, signature, testing,
 };
 pub use webhook_macros::webhook_handler;
+pub use webhook_worker::ingest;
 pub use {webhook_core, webhook_worker};
 
 #[doc(hidden)]

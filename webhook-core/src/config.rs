@@ -72,7 +72,7 @@ pub struct SourceConfig {
     #[serde(default)]
     pub queue: Option<String>,
     /// The timestamp window, e.g. `"5m"`; only for providers that sign a timestamp.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "optional_duration")]
     pub tolerance: Option<Duration>,
     /// Event-type patterns to store; others are answered 200 and dropped.
     #[serde(default)]
@@ -420,6 +420,18 @@ impl SourceConfig {
     }
 }
 
+/// Resolves every `[sources.<name>]` table: reads secrets (environment
+/// variables through `env`) and builds verifiers.
+pub fn resolve_sources(
+    sources: &BTreeMap<String, SourceConfig>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Source>, ConfigError> {
+    sources
+        .iter()
+        .map(|(name, config)| config.resolve(name, env))
+        .collect()
+}
+
 fn read_secret(secret: &SecretRef, env: &dyn Fn(&str) -> Option<String>) -> Result<Secret, String> {
     let value = match secret {
         SecretRef::Env(name) => env(name).ok_or_else(|| {
@@ -451,7 +463,11 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+/// Deserializes an optional duration written like `"5m"` or `"300s"`; for
+/// `#[serde(default, deserialize_with = "...")]` on configuration fields.
+pub fn optional_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(deserializer)?;
     humantime::parse_duration(&text).map(Some).map_err(|e| {
         serde::de::Error::custom(format!(

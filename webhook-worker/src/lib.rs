@@ -1,7 +1,56 @@
-//! The runtime of the webhook framework: the ingest server, the workers and
-//! the operator CLI.
+//! The runtime of the webhook framework: the ingest server (and, next, the
+//! workers and the operator CLI).
 //!
-//! The runtime builds on [`webhook_core`]; its parts arrive with the ingest
-//! and worker milestones.
+//! Start an ingest from a configuration file:
+//!
+//! ```no_run
+//! use webhook_worker::ingest::{self, IngestConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = IngestConfig::load("webhooks.toml".as_ref())?;
+//! let settings = config.resolve(&|name| std::env::var(name).ok())?;
+//! ingest::serve(settings, webhook_worker::shutdown_signal()).await?;
+//! # Ok(())
+//! # }
+//! ```
 
+pub mod ingest;
+mod signal;
+
+pub use signal::shutdown_signal;
 pub use webhook_core;
+
+/// `url` with any password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn hides_passwords_in_urls() {
+        assert_eq!(
+            redact_url("redis://:hunter2@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(
+            redact_url("redis://user:hunter2@host"),
+            "redis://user:***@host"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+}

@@ -46,8 +46,8 @@ use subtle::ConstantTimeEq as _;
 pub use error::{KeyError, VerifyError};
 pub use providers::{DEFAULT_TOLERANCE, GenericHmac, GenericHmacError, Provider};
 pub use scheme::{
-    Algorithm, Encoding, HeaderSet, KeyFormat, Part, Scheme, SignatureFormat, TemplateError,
-    Version,
+    Algorithm, Encoding, Handshake, HeaderSet, KeyFormat, Part, Scheme, SignatureFormat,
+    TemplateError, Version,
 };
 
 use crate::Secret;
@@ -273,6 +273,16 @@ impl Verified<'_> {
     /// The signed timestamp (Unix seconds), for schemes that sign one.
     pub fn timestamp(&self) -> Option<u64> {
         self.timestamp
+    }
+
+    /// The answer to a handshake request (Slack `url_verification`, GitHub
+    /// `ping`) with event type `event_type`, which the ingest sends instead
+    /// of storing the request; `None` for every other request.
+    pub fn handshake_answer(&self, event_type: &str) -> Option<Vec<u8>> {
+        self.verifier
+            .scheme
+            .handshake?
+            .answer(event_type, self.body)
     }
 
     /// Reads the event id and type, from headers or the JSON body as the

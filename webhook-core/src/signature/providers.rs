@@ -8,8 +8,8 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::scheme::{
-    Algorithm, Encoding, HeaderSet, KeyFormat, Part, Scheme, SignatureFormat, TemplateError,
-    Version,
+    Algorithm, Encoding, Handshake, HeaderSet, KeyFormat, Part, Scheme, SignatureFormat,
+    TemplateError, Version,
 };
 use crate::extract::{EventFields, Field};
 
@@ -101,6 +101,7 @@ fn stripe() -> Scheme {
             id_required: true,
             event_type: json("/type"),
         },
+        handshake: None,
     }
 }
 
@@ -129,6 +130,7 @@ fn github() -> Scheme {
                 Box::new(json("/action")),
             ),
         },
+        handshake: Some(Handshake::GitHubPing),
     }
 }
 
@@ -154,6 +156,7 @@ fn slack() -> Scheme {
             id_required: false,
             event_type: Field::FirstOf(vec![json("/event/type"), json("/type")]),
         },
+        handshake: Some(Handshake::SlackUrlVerification),
     }
 }
 
@@ -180,6 +183,7 @@ fn shopify() -> Scheme {
             id_required: true,
             event_type: Field::Header(header("x-shopify-topic")),
         },
+        handshake: None,
     }
 }
 
@@ -219,6 +223,7 @@ fn standard_webhooks() -> Scheme {
             id_required: true,
             event_type: json("/type"),
         },
+        handshake: None,
     }
 }
 
@@ -323,6 +328,7 @@ impl GenericHmac {
                 id_required,
                 event_type: self.event_type,
             },
+            handshake: None,
         })
     }
 }

@@ -33,6 +33,39 @@ pub struct Scheme {
     pub tolerance: Option<Duration>,
     /// Where the event id and type come from.
     pub fields: EventFields,
+    /// A handshake request the ingest answers itself, if the provider has one.
+    pub handshake: Option<Handshake>,
+}
+
+/// A verified request that the ingest answers itself instead of storing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handshake {
+    /// Slack's `url_verification` (event type `url_verification`): answered
+    /// with `{"challenge": <the challenge>}`.
+    SlackUrlVerification,
+    /// GitHub's `ping` (event type `ping`, sent when a hook is created):
+    /// answered with `{"status":"pong"}`.
+    GitHubPing,
+}
+
+impl Handshake {
+    /// The answer to a request of `event_type` with `body`, when it is this
+    /// handshake.
+    pub fn answer(self, event_type: &str, body: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Self::GitHubPing if event_type == "ping" => Some(br#"{"status":"pong"}"#.to_vec()),
+            Self::SlackUrlVerification if event_type == "url_verification" => {
+                #[derive(serde::Deserialize)]
+                struct Challenge {
+                    challenge: String,
+                }
+                let Challenge { challenge } = serde_json::from_slice(body).ok()?;
+                serde_json::to_vec(&serde_json::json!({ "challenge": challenge })).ok()
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The header names of one header family of a scheme.

@@ -1,0 +1,67 @@
+//! The `webhook` command: the ingest server (and, next, workers and the
+//! operator tools).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use webhook_worker::ingest::{self, IngestConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "webhook",
+    version,
+    about = "Verified webhooks into Redis streams"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the ingest server: verify webhooks and store them in Redis.
+    ///
+    /// Secrets come from the environment or files named in the config,
+    /// never from flags. REDIS_URL and WEBHOOK_LISTEN override the file.
+    Ingest {
+        /// The configuration file.
+        #[arg(long, short, default_value = "webhooks.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Ingest { config } => {
+                let settings = IngestConfig::load(&config)
+                    .and_then(|c| c.resolve(&|name| std::env::var(name).ok()))
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+                ingest::serve(settings, webhook_worker::shutdown_signal()).await?;
+                Ok::<(), anyhow::Error>(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

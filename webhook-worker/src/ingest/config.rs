@@ -1,0 +1,174 @@
+//! The ingest's configuration file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use webhook_core::config::{
+    ConfigError, Source, SourceConfig, from_toml, optional_duration, resolve_sources,
+};
+
+/// The ingest's TOML file, as written; every setting but the sources has a
+/// default. See `examples/webhooks.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// The Redis URL; the `REDIS_URL` environment variable overrides it.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// The listen address; the `WEBHOOK_LISTEN` environment variable overrides it.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// The largest request body accepted, in bytes (default 1 MiB).
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
+    /// How long an event id is remembered to answer duplicates (default 3 days,
+    /// Stripe's retry window).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub dedupe_ttl: Option<Duration>,
+    /// The longest a queue's stream may grow before requests get 503 (default 1,000,000 entries; 0: no limit).
+    #[serde(default)]
+    pub max_backlog: Option<u64>,
+    /// The longest a request may take, body included (default 10 s).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub request_timeout: Option<Duration>,
+    /// The longest a Redis command or connection attempt may take before the
+    /// request gets 503 (default 2 s).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub redis_timeout: Option<Duration>,
+    /// The `Retry-After` sent with 503 answers (default 5 s).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub retry_after: Option<Duration>,
+    /// The sources, `[sources.<name>]`.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+}
+
+/// The ingest's settings with defaults applied and sources resolved.
+#[derive(Debug)]
+pub struct IngestSettings {
+    /// The Redis URL.
+    pub redis_url: String,
+    /// The listen address.
+    pub listen: SocketAddr,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long an event id is remembered.
+    pub dedupe_ttl: Duration,
+    /// The longest a queue's stream may grow (0: no limit).
+    pub max_backlog: u64,
+    /// The longest a request may take.
+    pub request_timeout: Duration,
+    /// The longest a Redis command may take.
+    pub redis_timeout: Duration,
+    /// The `Retry-After` of 503 answers.
+    pub retry_after: Duration,
+    /// The sources, ready to verify.
+    pub sources: Vec<Source>,
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8080,
+));
+
+/// The default Redis URL.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+impl IngestSettings {
+    /// Settings with every default, for `sources` on `redis_url`.
+    pub fn new(redis_url: impl Into<String>, sources: Vec<Source>) -> Self {
+        Self {
+            redis_url: redis_url.into(),
+            listen: DEFAULT_LISTEN,
+            max_body_bytes: 1024 * 1024,
+            dedupe_ttl: Duration::from_secs(3 * 86_400),
+            max_backlog: 1_000_000,
+            request_timeout: Duration::from_secs(10),
+            redis_timeout: Duration::from_secs(2),
+            retry_after: Duration::from_secs(5),
+            sources,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// Parses a configuration file's text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        from_toml(text)
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Parse {
+            path: ".".to_owned(),
+            message: format!("cannot read `{}`: {error}", path.display()),
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// Applies defaults and the `REDIS_URL` / `WEBHOOK_LISTEN` overrides, and
+    /// resolves the sources, reading environment variables through `env`.
+    pub fn resolve(
+        self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<IngestSettings, ConfigError> {
+        let invalid = |path: &str, message: String| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        };
+        if self.sources.is_empty() {
+            return Err(invalid(
+                "sources",
+                "no source is configured; add a `[sources.<name>]` table (see examples/webhooks.toml)".into(),
+            ));
+        }
+        let listen = match env("WEBHOOK_LISTEN") {
+            Some(text) => text.parse().map_err(|_| {
+                invalid(
+                    "WEBHOOK_LISTEN",
+                    format!("`{text}` is not an address like 127.0.0.1:8080"),
+                )
+            })?,
+            None => self
+                .listen
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+        };
+        let redis_url = env("REDIS_URL")
+            .or(self.redis_url)
+            .unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
+        if let Err(error) = redis::Client::open(redis_url.as_str()) {
+            return Err(invalid(
+                "redis_url",
+                format!(
+                    "`{}` is not a Redis URL ({}); write it like redis://127.0.0.1:6379",
+                    crate::redact_url(&redis_url),
+                    error
+                ),
+            ));
+        }
+        let positive = |name: &str, value: Option<Duration>, default: Duration| match value {
+            Some(value) if value.is_zero() => Err(invalid(name, "must be longer than zero".into())),
+            Some(value) => Ok(value),
+            None => Ok(default),
+        };
+        let defaults = IngestSettings::new(redis_url, resolve_sources(&self.sources, env)?);
+        Ok(IngestSettings {
+            listen,
+            max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            dedupe_ttl: positive("dedupe_ttl", self.dedupe_ttl, defaults.dedupe_ttl)?,
+            max_backlog: self.max_backlog.unwrap_or(defaults.max_backlog),
+            request_timeout: positive(
+                "request_timeout",
+                self.request_timeout,
+                defaults.request_timeout,
+            )?,
+            redis_timeout: positive("redis_timeout", self.redis_timeout, defaults.redis_timeout)?,
+            retry_after: positive("retry_after", self.retry_after, defaults.retry_after)?,
+            ..defaults
+        })
+    }
+}

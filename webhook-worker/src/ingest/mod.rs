@@ -1,0 +1,160 @@
+//! The ingest server: verified webhooks into Redis streams.
+//!
+//! `POST /webhooks/{source}` reads the raw body (up to `max_body_bytes`),
+//! verifies the source's signature, reads the event id and type, and stores
+//! the event with one atomic script (dedupe key, backlog check, `XADD`). It
+//! answers 2xx only once Redis confirmed the write or that the event is a
+//! known duplicate:
+//!
+//! | case | status | body |
+//! |---|---|---|
+//! | stored | 200 | `{"status":"accepted","id":"<event id>"}` |
+//! | stored before (same source and event id) | 200 | `{"status":"duplicate","id":...}` |
+//! | type not in the source's `event_types` | 200 | `{"status":"ignored","id":...}` (not stored) |
+//! | Slack `url_verification`, GitHub `ping` | 200 | the challenge / `{"status":"pong"}` (not stored) |
+//! | unknown source | 404 | |
+//! | missing or invalid signature, timestamp outside the window | 401 | `{"error":"unauthorized"}` |
+//! | body over `max_body_bytes` | 413 | |
+//! | verified, but no event id or type can be read | 400 | `{"error":"..."}` |
+//! | Redis unavailable or slow, or the stream at `max_backlog` | 503 + `Retry-After` | |
+//!
+//! `GET /healthz` answers while the process runs; `GET /readyz` while Redis
+//! answers too.
+
+mod config;
+mod routes;
+mod store;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode};
+use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
+use webhook_core::config::Source;
+
+pub use config::{DEFAULT_LISTEN, DEFAULT_REDIS_URL, IngestConfig, IngestSettings};
+
+/// A running ingest's shared state.
+pub struct Ingest {
+    sources: HashMap<String, Source>,
+    store: store::Store,
+    retry_after: HeaderValue,
+    max_body_bytes: usize,
+    request_timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("sources", &self.sources.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the ingest could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The Redis client could not be built.
+    #[error("cannot use the Redis URL {url}: {error}")]
+    Redis {
+        /// The URL, with any password hidden.
+        url: String,
+        /// The client's error.
+        error: redis::RedisError,
+    },
+    /// The listen address could not be bound.
+    #[error(
+        "cannot listen on {addr}: {error}; is another process using it? set `listen` or WEBHOOK_LISTEN"
+    )]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The error.
+        error: std::io::Error,
+    },
+    /// The server failed.
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+impl Ingest {
+    /// Builds the ingest; Redis is connected lazily, so it starts (and
+    /// answers 503) while Redis is down.
+    pub fn new(settings: IngestSettings) -> Result<Self, IngestError> {
+        let store = store::Store::new(
+            &settings.redis_url,
+            settings.redis_timeout,
+            settings.dedupe_ttl,
+            settings.max_backlog,
+        )
+        .map_err(|error| IngestError::Redis {
+            url: crate::redact_url(&settings.redis_url),
+            error,
+        })?;
+        let retry_after = HeaderValue::from(settings.retry_after.as_secs().max(1));
+        Ok(Self {
+            sources: settings
+                .sources
+                .into_iter()
+                .map(|source| (source.name.clone(), source))
+                .collect(),
+            store,
+            retry_after,
+            max_body_bytes: settings.max_body_bytes,
+            request_timeout: settings.request_timeout,
+        })
+    }
+
+    /// The HTTP routes.
+    pub fn router(self) -> Router {
+        let body_limit = self.max_body_bytes;
+        let timeout = self.request_timeout;
+        Router::new()
+            .route("/webhooks/{source}", post(routes::receive))
+            .route("/healthz", get(routes::healthz))
+            .route("/readyz", get(routes::readyz))
+            .layer(DefaultBodyLimit::max(body_limit))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                timeout,
+            ))
+            .with_state(Arc::new(self))
+    }
+}
+
+/// Runs the ingest on `settings.listen` until `shutdown` completes, then
+/// finishes the requests in flight.
+pub async fn serve(
+    settings: IngestSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), IngestError> {
+    let addr = settings.listen;
+    let sources: Vec<String> = settings.sources.iter().map(|s| s.name.clone()).collect();
+    let redis = crate::redact_url(&settings.redis_url);
+    let ingest = Ingest::new(settings)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| IngestError::Bind { addr, error })?;
+    tracing::info!(%addr, ?sources, %redis, "ingest listening");
+    serve_on(listener, ingest, shutdown).await
+}
+
+/// Runs `ingest` on an already bound listener (for tests and embedding:
+/// bind `127.0.0.1:0` and read the address from the listener).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    ingest: Ingest,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), IngestError> {
+    axum::serve(listener, ingest.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(IngestError::Serve)?;
+    tracing::info!("ingest stopped");
+    Ok(())
+}

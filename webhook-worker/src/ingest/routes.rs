@@ -1,0 +1,125 @@
+//! The HTTP side: one route per source, health and readiness.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use webhook_core::Envelope;
+
+use super::Ingest;
+use super::store::Stored;
+
+/// `POST /webhooks/{source}`: verify, read id and type, store, answer.
+pub(crate) async fn receive(
+    State(ingest): State<Arc<Ingest>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let Some(source) = ingest.sources.get(&name) else {
+        tracing::debug!(source = %name, "unknown source");
+        return json(
+            StatusCode::NOT_FOUND,
+            br#"{"error":"unknown source"}"#.to_vec(),
+        );
+    };
+    let verified = match source.verifier.verify(&headers, &body) {
+        Ok(verified) => verified,
+        Err(error) => {
+            tracing::warn!(source = %name, reason = %error, "rejected");
+            return json(error.status(), br#"{"error":"unauthorized"}"#.to_vec());
+        }
+    };
+    let meta = match verified.event_meta() {
+        Ok(meta) => meta,
+        Err(error) => {
+            tracing::warn!(source = %name, reason = %error, "unreadable event");
+            return json(error.status(), message("error", &error.to_string()));
+        }
+    };
+    if let Some(answer) = verified.handshake_answer(&meta.event_type) {
+        tracing::info!(source = %name, event_type = %meta.event_type, "handshake answered");
+        return json(StatusCode::OK, answer);
+    }
+    let (dedupe, id) = match meta.id {
+        Some(id) => (true, id),
+        None => (false, Envelope::generate_id()),
+    };
+    if !source.accepts(&meta.event_type) {
+        tracing::debug!(source = %name, event_id = %id, event_type = %meta.event_type, "ignored by the source's event_types");
+        return json(StatusCode::OK, status_body("ignored", &id));
+    }
+    let envelope = Envelope::new(id, meta.event_type, name, body)
+        .with_headers(source.verifier.retained_headers(&headers));
+    let outcome = ingest.store.store(&source.queue, &envelope, dedupe).await;
+    let latency_us = started.elapsed().as_micros() as u64;
+    let (source, id, ty) = (&envelope.source, &envelope.id, &envelope.event_type);
+    match outcome {
+        Ok(Stored::Accepted(_)) => {
+            tracing::info!(source = %source, event_id = %id, event_type = %ty, outcome = "accepted", latency_us);
+            json(StatusCode::OK, status_body("accepted", id))
+        }
+        Ok(Stored::Duplicate(_)) => {
+            tracing::info!(source = %source, event_id = %id, event_type = %ty, outcome = "duplicate", latency_us);
+            json(StatusCode::OK, status_body("duplicate", id))
+        }
+        Ok(Stored::Full) => {
+            tracing::warn!(source = %source, event_id = %id, event_type = %ty, outcome = "backlog_full", latency_us);
+            ingest.unavailable(message("error", "the queue's backlog is full; retry later"))
+        }
+        Err(error) => {
+            tracing::error!(source = %source, event_id = %id, event_type = %ty, outcome = "unavailable", reason = %error, latency_us);
+            ingest.unavailable(message("error", "storage unavailable; retry later"))
+        }
+    }
+}
+
+/// `GET /healthz`: the process is alive.
+pub(crate) async fn healthz() -> Response {
+    json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
+}
+
+/// `GET /readyz`: Redis answers.
+pub(crate) async fn readyz(State(ingest): State<Arc<Ingest>>) -> Response {
+    match ingest.store.ping().await {
+        Ok(()) => json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec()),
+        Err(error) => {
+            tracing::warn!(reason = %error, "not ready");
+            ingest.unavailable(message("error", "Redis does not answer"))
+        }
+    }
+}
+
+impl Ingest {
+    fn unavailable(&self, body: Vec<u8>) -> Response {
+        let mut response = json(StatusCode::SERVICE_UNAVAILABLE, body);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, self.retry_after.clone());
+        response
+    }
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::from(body),
+    )
+        .into_response()
+}
+
+fn status_body(status: &str, id: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "status": status, "id": id })).unwrap_or_default()
+}
+
+fn message(key: &str, text: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ key: text })).unwrap_or_default()
+}
