@@ -35,7 +35,7 @@ pub mod field {
 ///
 /// | key | type | holds |
 /// |---|---|---|
-/// | `webhook:{q}:events` | stream | verified events (the [`field`](super::field)s) |
+/// | `webhook:{q}:events` | stream | verified events (the [`field`]s) |
 /// | `webhook:{q}:seen:<source>:<event id>` | string, TTL | ingest dedupe: the stream id of the stored event |
 pub mod key {
     /// The stream of verified events of `queue`.

@@ -84,7 +84,8 @@ pub enum IngestError {
 
 impl Ingest {
     /// Builds the ingest; Redis is connected lazily, so it starts (and
-    /// answers 503) while Redis is down.
+    /// answers 503) while Redis is down. Call it inside a Tokio runtime: the
+    /// Redis connection manager starts a task.
     pub fn new(settings: IngestSettings) -> Result<Self, IngestError> {
         let store = store::Store::new(
             &settings.redis_url,
