@@ -74,7 +74,12 @@ mod everything {
     ) -> Result<(), HandlerError> {
         assert_eq!(
             &*key,
-            format!("{}:{}", module_path!().to_owned() + "::log_all", event.id())
+            format!(
+                "{}/{}::log_all/{}",
+                event.source(),
+                module_path!(),
+                event.id()
+            )
         );
         CALLS
             .lock()
@@ -136,6 +141,23 @@ async fn too_slow(_event: Event<serde_json::Value>) -> Result<(), HandlerError> 
     tokio::time::sleep(Duration::from_secs(30)).await;
     Ok(())
 }
+
+// A handler written by a user's own macro: the expansion's names must not
+// collide with, or be hidden from, the macro's hygiene.
+macro_rules! counting_handler {
+    ($name:ident, $pattern:literal) => {
+        #[webhook_handler($pattern)]
+        async fn $name(event: Event<serde_json::Value>) -> Result<(), HandlerError> {
+            CALLS
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", stringify!($name), event.id()));
+            Ok(())
+        }
+    };
+}
+
+counting_handler!(from_macro_rules, "registry.generated");
 
 fn harness() -> TestHarness {
     TestHarness::new()
@@ -399,6 +421,18 @@ async fn state_is_handed_to_handlers_and_missing_state_is_a_start_up_error() {
 }
 
 #[tokio::test]
+async fn a_handler_written_by_macro_rules_runs() {
+    let delivery = harness()
+        .deliver(envelope("registry.generated", "evt-macro", "{}"))
+        .await;
+    assert!(
+        delivery.outcome("from_macro_rules").unwrap().is_success(),
+        "{delivery:?}"
+    );
+    assert!(calls_for("evt-macro").contains(&"from_macro_rules evt-macro".to_owned()));
+}
+
+#[tokio::test]
 async fn a_handler_is_still_a_plain_function() {
     let event = Event::from_envelope(std::sync::Arc::new(envelope(
         "registry.charge.succeeded",
@@ -453,4 +487,62 @@ fn two_handlers_with_one_name_are_a_start_up_error() {
         Registry::from_registrations([&BAD]),
         Err(RegistryError::InvalidPattern { .. })
     ));
+}
+
+#[test]
+fn handler_names_with_a_separator_are_refused() {
+    use webhook::handler::{BoxFuture, HandlerContext, HandlerOptions, Registration};
+    fn entry(_: HandlerContext) -> BoxFuture<'static, Result<(), HandlerError>> {
+        Box::pin(async { Ok(()) })
+    }
+    static SLASHED: Registration = Registration::new(
+        "a",
+        "a/b",
+        "default",
+        HandlerOptions::DEFAULT,
+        &[],
+        entry,
+        "src/d.rs:4",
+    );
+    assert!(matches!(
+        Registry::from_registrations([&SLASHED]),
+        Err(RegistryError::InvalidName { name: "a/b", .. })
+    ));
+}
+
+mod backoff {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use webhook::handler::Backoff;
+
+    proptest! {
+        #[test]
+        fn delays_grow_stay_capped_and_jitter_within_the_upper_half(
+            base_ms in 1u64..10_000,
+            cap_factor in 1u64..10_000,
+            retry in 1u32..200,
+            jitter in 0.0f64..1.0,
+        ) {
+            let backoff = Backoff::new(Duration::from_millis(base_ms), Duration::from_millis(base_ms * cap_factor));
+            let nominal = |retry: u32| backoff.delay(retry, 1.0);
+            let delay = backoff.delay(retry, jitter);
+            prop_assert!(delay >= nominal(retry) / 2 && delay <= nominal(retry));
+            prop_assert!(nominal(retry) <= backoff.cap);
+            prop_assert!(nominal(retry + 1) >= nominal(retry));
+            if retry < 10 {
+                let exact = Duration::from_millis(base_ms) * 2u32.pow(retry - 1);
+                prop_assert_eq!(nominal(retry), exact.min(backoff.cap));
+            }
+        }
+    }
+
+    #[test]
+    fn a_jitter_that_is_not_a_number_does_not_panic() {
+        let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        assert_eq!(backoff.delay(2, f64::NAN), Duration::from_secs(1));
+        assert_eq!(backoff.delay(2, f64::INFINITY), Duration::from_secs(1));
+        assert_eq!(backoff.delay(u32::MAX, 0.0), Duration::from_secs(30));
+        assert_eq!(backoff.delay(0, 0.0), Duration::from_millis(500));
+    }
 }

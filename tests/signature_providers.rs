@@ -337,6 +337,94 @@ fn headers_kept_with_the_event_leave_out_credentials_and_signatures() {
 }
 
 #[test]
+fn standard_webhooks_takes_the_event_id_from_the_verified_header_family() {
+    // A valid svix-* request with an extra, unsigned `webhook-id`: the id
+    // must be the signed one, or replays could pass dedupe under new ids.
+    let case = Case::SvixV1;
+    let (key, secret) = case.key(1);
+    let body = case.body();
+    let mut h = case.sign(&key, &body, NOW);
+    h.insert("webhook-id", HeaderValue::from_static("attacker-chosen"));
+    let verifier = case.verifier(&[secret]);
+    let verified = verifier.verify_at(&h, &body, at(NOW)).unwrap();
+    assert_eq!(verified.event_meta().unwrap().id.as_deref(), Some("msg_1"));
+}
+
+#[test]
+fn signature_lists_are_bounded_and_lenient_like_the_official_libraries() {
+    let case = Case::Stripe;
+    let (key, secret) = case.key(1);
+    let body = case.body();
+    let verifier = case.verifier(&[secret]);
+    let good = case.sign(&key, &body, NOW)["stripe-signature"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let with = |value: String| {
+        let mut h = case.sign(&key, &body, NOW);
+        h.insert("stripe-signature", HeaderValue::try_from(value).unwrap());
+        verifier
+            .verify_at(&h, &body, at(NOW))
+            .map(|v| v.secret_index())
+    };
+    // A trailing comma, a bare item and an unreadable v1 beside a good one pass.
+    assert_eq!(with(format!("{good},")), Ok(0));
+    assert_eq!(with(format!("junk,{good}")), Ok(0));
+    assert_eq!(with(format!("{good},v1=not-hex")), Ok(0));
+    // Two timestamps are ambiguous; seventeen signatures are too many.
+    assert!(matches!(
+        with(format!("t={NOW},{good}")),
+        Err(VerifyError::MalformedHeader { .. })
+    ));
+    let many = format!("{good}{}", ",v1=00".repeat(16));
+    assert!(matches!(
+        with(many),
+        Err(VerifyError::MalformedHeader { .. })
+    ));
+}
+
+#[test]
+fn a_verified_request_debug_shows_neither_headers_nor_body() {
+    let case = Case::GitHub;
+    let (key, secret) = case.key(1);
+    let body = br#"{"card":"4242424242424242"}"#.to_vec();
+    let mut h = case.sign(&key, &body, NOW);
+    h.insert("authorization", HeaderValue::from_static("Bearer t0ken"));
+    let verifier = case.verifier(&[secret]);
+    let verified = verifier.verify_at(&h, &body, at(NOW)).unwrap();
+    let shown = format!("{verified:?} {verified:#?}");
+    let signature = h[case.signature_header()].to_str().unwrap();
+    for hidden in ["4242", "t0ken", &signature[7..]] {
+        assert!(!shown.contains(hidden), "{shown}");
+    }
+}
+
+#[test]
+fn handshakes_are_recognised_only_for_their_provider_and_type() {
+    use webhook::signature::Handshake;
+    let challenge = br#"{"type":"url_verification","challenge":"abc"}"#;
+    assert_eq!(
+        Handshake::SlackUrlVerification
+            .answer("url_verification", challenge)
+            .as_deref(),
+        Some(&br#"{"challenge":"abc"}"#[..])
+    );
+    assert_eq!(
+        Handshake::SlackUrlVerification.answer("url_verification", b"{}"),
+        None
+    );
+    assert_eq!(
+        Handshake::SlackUrlVerification.answer("message", challenge),
+        None
+    );
+    assert_eq!(
+        Handshake::GitHubPing.answer("ping", b"{}").as_deref(),
+        Some(&br#"{"status":"pong"}"#[..])
+    );
+    assert_eq!(Handshake::GitHubPing.answer("push", b"{}"), None);
+}
+
+#[test]
 fn debug_output_of_a_verifier_shows_no_key() {
     let (_, secret) = Case::Stripe.key(1);
     let shown = format!("{:?}", Case::Stripe.verifier(std::slice::from_ref(&secret)));

@@ -50,6 +50,9 @@ use crate::extract::Field;
 use crate::signature::{Encoding, GenericHmac, Provider, Verifier};
 use crate::{EventPattern, Secret};
 
+/// The widest timestamp window a source may set: one hour.
+pub const MAX_TOLERANCE_SECS: u64 = 3600;
+
 /// The queue a source writes to when it names none.
 pub const DEFAULT_QUEUE: &str = "default";
 
@@ -285,8 +288,13 @@ impl SourceConfig {
             None => self.generic_hmac(&fail)?,
         };
         if let Some(tolerance) = self.tolerance {
-            if tolerance.is_zero() {
-                return Err(fail("tolerance", "must be longer than zero".into()));
+            if tolerance.subsec_nanos() != 0
+                || !(1..=MAX_TOLERANCE_SECS).contains(&tolerance.as_secs())
+            {
+                return Err(fail(
+                    "tolerance",
+                    "must be whole seconds from 1s to 1h; timestamps are signed in seconds".into(),
+                ));
             }
             match &mut scheme.tolerance {
                 Some(window) => *window = tolerance,
@@ -295,7 +303,7 @@ impl SourceConfig {
                     return Err(fail(
                         "tolerance",
                         format!(
-                            "has no effect: {} signs no timestamp (its delivery id is the replay defence); remove it",
+                            "has no effect: {} signs no timestamp; remove it",
                             self.provider.as_str()
                         ),
                     ));
@@ -305,12 +313,22 @@ impl SourceConfig {
 
         let event_types = match &self.event_types {
             None => None,
+            Some(patterns) if patterns.is_empty() => {
+                return Err(fail(
+                    "event_types",
+                    "is empty, which would drop every event; list patterns, or remove it to store every type".into(),
+                ));
+            }
             Some(patterns) => Some(
                 patterns
                     .iter()
-                    .map(|p| {
+                    .enumerate()
+                    .map(|(i, p)| {
                         EventPattern::parse(p).map_err(|e| {
-                            fail("event_types", format!("has an invalid pattern `{p}`: {e}"))
+                            fail(
+                                "event_types",
+                                format!("has an invalid pattern (item {}): {e}", i + 1),
+                            )
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?,
@@ -356,8 +374,7 @@ impl SourceConfig {
         fail: &dyn Fn(&'static str, String) -> ConfigError,
     ) -> Result<crate::signature::Scheme, ConfigError> {
         let header = |field: &'static str, name: &str| {
-            HeaderName::try_from(name)
-                .map_err(|_| fail(field, format!("`{name}` is not a valid header name")))
+            HeaderName::try_from(name).map_err(|_| fail(field, "is not a valid header name".into()))
         };
         let optional_header =
             |field, name: &Option<String>| name.as_deref().map(|n| header(field, n)).transpose();
@@ -367,12 +384,10 @@ impl SourceConfig {
                 FieldConfig::Json(pointer) if pointer.is_empty() || pointer.starts_with('/') => {
                     Field::Json(pointer.clone())
                 }
-                FieldConfig::Json(pointer) => {
+                FieldConfig::Json(_) => {
                     return Err(fail(
                         what,
-                        format!(
-                            "`{pointer}` is not a JSON pointer; write it like \"/type\" or \"/data/event\""
-                        ),
+                        "is not a JSON pointer; write it like { json = \"/type\" } or { json = \"/data/event\" }".into(),
                     ));
                 }
                 FieldConfig::Value(value) => Field::Fixed(value.clone()),
@@ -414,9 +429,7 @@ impl SourceConfig {
                 .unwrap_or(Field::Absent),
             event_type,
         };
-        generic
-            .scheme()
-            .map_err(|e| fail("signed_content", e.to_string()))
+        generic.scheme().map_err(|e| fail(e.field(), e.to_string()))
     }
 }
 
@@ -471,7 +484,7 @@ pub fn optional_duration<'de, D: Deserializer<'de>>(
     let text = String::deserialize(deserializer)?;
     humantime::parse_duration(&text).map(Some).map_err(|e| {
         serde::de::Error::custom(format!(
-            "`{text}` is not a duration ({e}); write it like \"5m\" or \"300s\""
+            "not a duration ({e}); write it like \"5m\" or \"300s\""
         ))
     })
 }

@@ -64,7 +64,7 @@ impl<T: DeserializeOwned> Payload for T {
         let payload =
             serde_path_to_error::deserialize(&mut deserializer).map_err(|error| PayloadError {
                 path: error.path().to_string(),
-                message: error.into_inner().to_string(),
+                message: hide_values(&error.into_inner().to_string()),
             })?;
         deserializer.end().map_err(|error| PayloadError {
             path: ".".to_owned(),
@@ -162,8 +162,40 @@ impl<T: fmt::Debug> fmt::Debug for Event<T> {
     }
 }
 
+/// serde quotes the offending value (`invalid type: string "4242..."`); the
+/// message goes to logs and dead letters, and payloads carry personal data
+/// or tokens, so quoted strings and variant names are replaced by `...`.
+fn hide_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let string = rest.find("string \"").map(|i| (i + "string ".len(), '"'));
+        let variant = rest.find("variant `").map(|i| (i + "variant ".len(), '`'));
+        let Some((open, quote)) = [string, variant].into_iter().flatten().min() else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..=open]);
+        let mut chars = rest[open + 1..].char_indices();
+        let mut end = rest.len();
+        while let Some((i, c)) = chars.next() {
+            if c == '\\' && quote == '"' {
+                chars.next();
+            } else if c == quote {
+                end = open + 1 + i;
+                break;
+            }
+        }
+        out.push_str("...");
+        out.push(quote);
+        rest = rest.get(end + 1..).unwrap_or("");
+    }
+}
+
 /// A body that does not deserialize into the handler's payload type.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+///
+/// The message says what was expected; values from the body are hidden.
 #[error("the event body does not fit the handler's payload type at `{path}`: {message}")]
 pub struct PayloadError {
     path: String,
@@ -180,5 +212,28 @@ impl PayloadError {
     /// serde's description of the problem.
     pub fn message(&self) -> &str {
         &self.message
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hide_values;
+
+    #[test]
+    fn hides_quoted_values_in_serde_messages() {
+        assert_eq!(
+            hide_values(
+                r#"invalid type: string "4242 \"x\" 4242", expected i64 at line 1 column 9"#
+            ),
+            r#"invalid type: string "...", expected i64 at line 1 column 9"#
+        );
+        assert_eq!(
+            hide_values("unknown variant `secret`, expected `a` or `b`"),
+            "unknown variant `...`, expected `a` or `b`"
+        );
+        assert_eq!(
+            hide_values("missing field `amount`"),
+            "missing field `amount`"
+        );
     }
 }

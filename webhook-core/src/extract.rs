@@ -21,8 +21,8 @@ pub struct EventFields {
     /// Where the event id is.
     pub id: Field,
     /// Whether a request without an id is refused (`true`) or gets a
-    /// generated id (`false`). Providers that sign no timestamp must require
-    /// it: their delivery id is the only defence against replays.
+    /// generated id (`false`). Providers that sign no timestamp require it:
+    /// it is what dedupes their retries.
     pub id_required: bool,
     /// Where the event type is; always required.
     pub event_type: Field,
@@ -39,6 +39,10 @@ pub enum Field {
     Json(String),
     /// Always this value.
     Fixed(String),
+    /// The message id that was part of the signed content, from the header
+    /// family the request was verified with (Standard Webhooks
+    /// `webhook-id` / `svix-id`): the id is then as authentic as the body.
+    SignedId,
     /// The first of these that is present.
     FirstOf(Vec<Field>),
     /// `{first}.{second}` when the second is present, else `{first}`
@@ -100,6 +104,7 @@ impl ExtractError {
 pub(crate) struct Request<'a> {
     headers: &'a HeaderMap,
     body: &'a [u8],
+    signed_id: Option<&'a str>,
     json: OnceCell<Result<Value, String>>,
 }
 
@@ -111,10 +116,11 @@ enum Lookup {
 }
 
 impl<'a> Request<'a> {
-    pub(crate) fn new(headers: &'a HeaderMap, body: &'a [u8]) -> Self {
+    pub(crate) fn new(headers: &'a HeaderMap, body: &'a [u8], signed_id: Option<&'a str>) -> Self {
         Self {
             headers,
             body,
+            signed_id,
             json: OnceCell::new(),
         }
     }
@@ -168,6 +174,10 @@ impl<'a> Request<'a> {
                 },
             },
             Field::Fixed(value) => Lookup::Found(value.clone()),
+            Field::SignedId => match self.signed_id {
+                Some(id) => Lookup::Found(id.to_owned()),
+                None => Lookup::NotFound,
+            },
             Field::FirstOf(fields) => {
                 let mut first_problem = None;
                 for field in fields {
@@ -224,6 +234,7 @@ fn describe(field: &Field) -> String {
         Field::Header(name) => format!("header `{name}`"),
         Field::Json(pointer) => format!("JSON value at `{pointer}`"),
         Field::Fixed(value) => format!("the fixed value `{value}`"),
+        Field::SignedId => "the signed message id header".to_owned(),
         Field::FirstOf(fields) => fields.iter().map(describe).collect::<Vec<_>>().join(" or "),
         Field::Dotted(first, _) => describe(first),
         Field::Absent => "nothing (this source has no such field)".to_owned(),
@@ -263,17 +274,17 @@ mod tests {
             ("x-github-delivery", "d-1"),
             ("x-github-event", "pull_request"),
         ]);
-        let meta = Request::new(&h, br#"{"action":"opened"}"#)
+        let meta = Request::new(&h, br#"{"action":"opened"}"#, None)
             .event_meta(&github())
             .unwrap();
         assert_eq!(meta.id.as_deref(), Some("d-1"));
         assert_eq!(meta.event_type, "pull_request.opened");
 
-        let meta = Request::new(&h, br#"{"ref":"main"}"#)
+        let meta = Request::new(&h, br#"{"ref":"main"}"#, None)
             .event_meta(&github())
             .unwrap();
         assert_eq!(meta.event_type, "pull_request");
-        let meta = Request::new(&h, b"payload=%7B%7D")
+        let meta = Request::new(&h, b"payload=%7B%7D", None)
             .event_meta(&github())
             .unwrap();
         assert_eq!(meta.event_type, "pull_request");
@@ -282,7 +293,9 @@ mod tests {
     #[test]
     fn missing_required_id_names_the_place() {
         let h = headers(&[("x-github-event", "push")]);
-        let err = Request::new(&h, b"{}").event_meta(&github()).unwrap_err();
+        let err = Request::new(&h, b"{}", None)
+            .event_meta(&github())
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "the request has no event id: expected header `x-github-delivery`"
@@ -300,9 +313,13 @@ mod tests {
             ]),
         };
         let h = HeaderMap::new();
-        let meta = Request::new(&h, br#"{"id":42,"type":"outer","event":{"type":"inner"}}"#)
-            .event_meta(&fields)
-            .unwrap();
+        let meta = Request::new(
+            &h,
+            br#"{"id":42,"type":"outer","event":{"type":"inner"}}"#,
+            None,
+        )
+        .event_meta(&fields)
+        .unwrap();
         assert_eq!(
             meta,
             EventMeta {
@@ -311,7 +328,7 @@ mod tests {
             }
         );
 
-        let err = Request::new(&h, b"not json")
+        let err = Request::new(&h, b"not json", None)
             .event_meta(&fields)
             .unwrap_err();
         assert!(
@@ -341,7 +358,7 @@ mod tests {
             r#"{"type":{"nested":1}}"#.to_owned(),
             format!(r#"{{"type":"{}"}}"#, "x".repeat(MAX_FIELD_LEN + 1)),
         ] {
-            let err = Request::new(&h, body.as_bytes())
+            let err = Request::new(&h, body.as_bytes(), None)
                 .event_meta(&fields)
                 .unwrap_err();
             assert!(
@@ -355,7 +372,7 @@ mod tests {
                 "{err}"
             );
         }
-        let meta = Request::new(&h, br#"{"type":"t"}"#)
+        let meta = Request::new(&h, br#"{"type":"t"}"#, None)
             .event_meta(&fields)
             .unwrap();
         assert_eq!(meta.id, None);

@@ -129,13 +129,15 @@ impl Args {
             "name" => {
                 let lit = string(key, input)?;
                 let value = lit.value();
-                if value.is_empty()
-                    || value.len() > 200
-                    || value.chars().any(|c| c.is_whitespace() || c.is_control())
-                {
+                // The same rule as the registry's: names are part of Redis
+                // keys and of idempotency keys, where `/` is the separator.
+                let allowed = |b: u8| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'#' | b'-')
+                };
+                if value.is_empty() || value.len() > 200 || !value.bytes().all(allowed) {
                     return Err(syn::Error::new(
                         lit.span(),
-                        "a handler name is 1 to 200 characters without whitespace; it is part of the handler's idempotency key",
+                        "a handler name is 1 to 200 letters, digits, `_`, `.`, `:`, `#` or `-`; it is part of the handler's idempotency key",
                     ));
                 }
                 if self.name.replace(lit).is_some() {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::{ItemFn, Type};
 
@@ -47,14 +47,25 @@ pub(crate) fn expand(args: &Args, item: &ItemFn, params: &[Type]) -> TokenStream
         None => quote!(#defaults.timeout),
     };
 
+    // Names the expansion introduces carry a mixed-site span, so they resolve
+    // even when the handler itself is written by a user's `macro_rules!`.
+    let hidden = |name: &str| Ident::new(name, Span::mixed_site());
+    let context = hidden("__context");
+    let output_span = match &item.sig.output {
+        syn::ReturnType::Default => item.sig.ident.span(),
+        syn::ReturnType::Type(_, ty) => ty.span(),
+    };
+    // Resolved like the other hidden names, but located at the return type,
+    // so a wrong return type is reported there.
+    let result = Ident::new("__result", Span::mixed_site().located_at(output_span));
     let bindings: Vec<_> = (0..params.len())
-        .map(|i| format_ident!("__arg{i}"))
+        .map(|i| hidden(&format!("__arg{i}")))
         .collect();
     // Spanned at each parameter's type, so a type that is not a handler
     // parameter is reported there, in the words of `FromContext`.
     let extract = params.iter().zip(&bindings).map(|(ty, binding)| {
         quote_spanned! {ty.span()=>
-            let #binding = match <#ty as #private::FromContext>::from_context(&__context) {
+            let #binding = match <#ty as #private::FromContext>::from_context(&#context) {
                 ::core::result::Result::Ok(value) => value,
                 ::core::result::Result::Err(error) => return ::core::result::Result::Err(error),
             };
@@ -63,13 +74,9 @@ pub(crate) fn expand(args: &Args, item: &ItemFn, params: &[Type]) -> TokenStream
     let requires = params.iter().map(|ty| {
         quote_spanned! {ty.span()=> <#ty as #private::FromContext>::REQUIRES }
     });
-    let output_span = match &item.sig.output {
-        syn::ReturnType::Default => item.sig.ident.span(),
-        syn::ReturnType::Type(_, ty) => ty.span(),
-    };
     // Spanned at the return type, so a wrong one is reported there.
     let convert = quote_spanned! {output_span=>
-        #private::IntoHandlerResult::into_handler_result(__result)
+        #private::IntoHandlerResult::into_handler_result(#result)
     };
 
     quote! {
@@ -77,11 +84,11 @@ pub(crate) fn expand(args: &Args, item: &ItemFn, params: &[Type]) -> TokenStream
 
         const _: () = {
             fn __webhook_entry(
-                __context: #private::HandlerContext,
+                #context: #private::HandlerContext,
             ) -> #private::BoxFuture<'static, ::core::result::Result<(), #private::HandlerError>> {
                 #private::Box::pin(async move {
                     #(#extract)*
-                    let __result = #function(#(#bindings),*).await;
+                    let #result = #function(#(#bindings),*).await;
                     #convert
                 })
             }

@@ -190,20 +190,31 @@ pub struct MissingState {
 }
 
 /// The key under which this handler's work for this event is deduplicated:
-/// `<handler name>:<event id>`.
+/// `<source>/<handler name>/<event id>`.
+///
+/// Source names and handler names cannot contain `/`, so two different
+/// (source, handler, event) triples never share a key; the source is part
+/// of it because two sources may use the same event ids.
 ///
 /// The runtime never runs a handler twice for an event once it succeeded,
 /// but a crash between a handler's side effect and the runtime's record of
 /// success runs it again. Handlers whose side effects are not naturally
 /// idempotent should store this key with their write (a unique column, an
 /// `Idempotency-Key` header) so a second run is a no-op.
+///
+/// ```
+/// use webhook_core::handler::IdempotencyKey;
+///
+/// let key = IdempotencyKey::new("stripe", "billing::fulfil", "evt_1");
+/// assert_eq!(&*key, "stripe/billing::fulfil/evt_1");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(pub String);
 
 impl IdempotencyKey {
-    /// The key of `handler` for `event_id`.
-    pub fn new(handler: &str, event_id: &str) -> Self {
-        Self(format!("{handler}:{event_id}"))
+    /// The key of `handler` for the event `event_id` from `source`.
+    pub fn new(source: &str, handler: &str, event_id: &str) -> Self {
+        Self(format!("{source}/{handler}/{event_id}"))
     }
 }
 
@@ -223,6 +234,10 @@ impl fmt::Display for IdempotencyKey {
 
 impl FromContext for IdempotencyKey {
     fn from_context(context: &HandlerContext) -> Result<Self, HandlerError> {
-        Ok(Self::new(context.handler, &context.envelope.id))
+        Ok(Self::new(
+            &context.envelope.source,
+            context.handler,
+            &context.envelope.id,
+        ))
     }
 }

@@ -66,7 +66,9 @@ impl fmt::Display for Failure {
 /// caught: a bad handler fails its own run and nothing else.
 pub async fn invoke(registration: &Registration, context: HandlerContext) -> Outcome {
     let timeout = registration.options().timeout;
-    let run = AssertUnwindSafe(registration.call(context)).catch_unwind();
+    // The call itself is inside the caught future too: a hand-written entry
+    // point that panics before returning its future fails only this run.
+    let run = AssertUnwindSafe(async move { registration.call(context).await }).catch_unwind();
     match tokio::time::timeout(timeout, run).await {
         Ok(Ok(Ok(()))) => Outcome::Succeeded,
         Ok(Ok(Err(error))) => Outcome::Failed(Failure {

@@ -90,7 +90,12 @@ impl Backoff {
             .and_then(|factor| self.base.checked_mul(factor))
             .map_or(self.cap, |delay| delay.min(self.cap));
         let half = nominal / 2;
-        half + half.mul_f64(jitter.clamp(0.0, 1.0))
+        let jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        half + half.mul_f64(jitter)
     }
 }
 

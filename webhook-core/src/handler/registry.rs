@@ -45,6 +45,18 @@ pub enum RegistryError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A handler name is empty, too long, or has characters other than
+    /// letters, digits and `_ . : # -` (only possible for registrations not
+    /// made by the macro, which checks names at compile time).
+    #[error(
+        "handler name `{name}` ({location}) must be 1 to 200 letters, digits, `_`, `.`, `:`, `#` or `-`"
+    )]
+    InvalidName {
+        /// The name.
+        name: &'static str,
+        /// Where the handler is defined.
+        location: &'static str,
+    },
     /// A handler takes `State<T>` but no `T` was added.
     #[error(
         "handler `{handler}` ({location}) takes `State<{type_name}>`, but no `{type_name}` was added; add it with `.state(...)` before starting"
@@ -90,6 +102,12 @@ impl Registry {
             any: Vec::new(),
         };
         for (index, handler) in handlers.iter().enumerate() {
+            if !valid_handler_name(handler.name()) {
+                return Err(RegistryError::InvalidName {
+                    name: handler.name(),
+                    location: handler.location(),
+                });
+            }
             let pattern = EventPattern::parse(handler.pattern()).map_err(|error| {
                 RegistryError::InvalidPattern {
                     name: handler.name(),
@@ -184,4 +202,13 @@ impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(&self.handlers).finish()
     }
+}
+
+/// Handler names are part of Redis keys and of idempotency keys, where `/`
+/// separates them from the source and the event id.
+pub(crate) fn valid_handler_name(name: &str) -> bool {
+    (1..=200).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'#' | b'-'))
 }

@@ -4,6 +4,10 @@
 -- ARGV[1] dedupe TTL (ms), ARGV[2] dedupe (1/0), ARGV[3] max stream length (0 = none),
 -- ARGV[4..] envelope field/value pairs
 local dedupe = ARGV[2] == '1'
+-- Refuse before writing anything: SET PX below 1 ms would fail after the XADD.
+if dedupe and (tonumber(ARGV[1]) or 0) < 1 then
+  return redis.error_reply('ERR the dedupe TTL must be at least 1 ms')
+end
 if dedupe then
   local first = redis.call('GET', KEYS[1])
   if first then

@@ -44,14 +44,18 @@ pub(crate) fn parse<'a>(
         timestamp: None,
         signatures: Vec::new(),
     };
+    // Signatures of a checked version that do not decode are skipped, as the
+    // providers' own libraries do (they can only fail to match); a header
+    // whose every such signature is unreadable is malformed.
+    let mut listed = 0usize;
     let mut push = |algorithm: Algorithm, text: &str| {
-        if parsed.signatures.len() == MAX_SIGNATURES {
+        listed += 1;
+        if listed > MAX_SIGNATURES {
             return Err(malformed("it lists more than 16 signatures"));
         }
-        let signature = decode(algorithm, text, encoding).ok_or_else(|| {
-            malformed("a signature is not valid hex or base64 of the expected length")
-        })?;
-        parsed.signatures.push(signature);
+        if let Some(signature) = decode(algorithm, text, encoding) {
+            parsed.signatures.push(signature);
+        }
         Ok(())
     };
     let version = |versions: &[Version], tag: &str| {
@@ -69,11 +73,12 @@ pub(crate) fn parse<'a>(
             versions,
         } => {
             let mut timestamp = None;
-            for item in value.split(',') {
-                let (key, text) = item
-                    .trim()
-                    .split_once('=')
-                    .ok_or_else(|| malformed("an item is not of the form key=value"))?;
+            // Items that are not `key=value` (a trailing comma, say) are
+            // skipped, as Stripe's libraries do.
+            for (key, text) in value
+                .split(',')
+                .filter_map(|item| item.trim().split_once('='))
+            {
                 if key == timestamp_key {
                     if timestamp.replace(text).is_some() {
                         return Err(malformed("it carries more than one timestamp"));
@@ -97,6 +102,11 @@ pub(crate) fn parse<'a>(
         }
     }
     if parsed.signatures.is_empty() {
+        if listed > 0 {
+            return Err(malformed(
+                "no signature is valid hex or base64 of the expected length",
+            ));
+        }
         return Err(VerifyError::NoSupportedSignature {
             header: header.clone(),
             accepted: accepted(format),

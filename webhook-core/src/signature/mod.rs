@@ -75,13 +75,26 @@ impl fmt::Debug for Verifier {
 }
 
 /// A request whose signature checked out.
-#[derive(Debug)]
 pub struct Verified<'a> {
     verifier: &'a Verifier,
     headers: &'a HeaderMap,
     body: &'a [u8],
+    signed_id: Option<&'a str>,
     secret_index: usize,
     timestamp: Option<u64>,
+}
+
+impl fmt::Debug for Verified<'_> {
+    /// The scheme, the matching secret's position, the timestamp and the
+    /// body's length: never headers (signatures, credentials) or the body.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verified")
+            .field("scheme", &self.verifier.scheme.name)
+            .field("secret_index", &self.secret_index)
+            .field("timestamp", &self.timestamp)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
 }
 
 impl Verifier {
@@ -189,6 +202,7 @@ impl Verifier {
                     verifier: self,
                     headers,
                     body,
+                    signed_id: id,
                     secret_index: index,
                     timestamp,
                 });
@@ -222,7 +236,11 @@ impl Verifier {
             let skew = now - i128::from(timestamp);
             if skew.unsigned_abs() > u128::from(tolerance.as_secs()) {
                 return Err(VerifyError::TimestampOutsideWindow {
-                    skew_secs: i64::try_from(skew).unwrap_or(i64::MAX),
+                    skew_secs: i64::try_from(skew).unwrap_or(if skew < 0 {
+                        i64::MIN
+                    } else {
+                        i64::MAX
+                    }),
                     tolerance_secs: tolerance.as_secs(),
                 });
             }
@@ -288,7 +306,8 @@ impl Verified<'_> {
     /// Reads the event id and type, from headers or the JSON body as the
     /// provider puts them. The body is parsed only here, after verification.
     pub fn event_meta(&self) -> Result<EventMeta, ExtractError> {
-        Request::new(self.headers, self.body).event_meta(&self.verifier.scheme.fields)
+        Request::new(self.headers, self.body, self.signed_id)
+            .event_meta(&self.verifier.scheme.fields)
     }
 }
 

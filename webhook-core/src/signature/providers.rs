@@ -24,7 +24,7 @@ pub enum Provider {
     /// Stripe: `Stripe-Signature: t=<ts>,v1=<hex>`.
     Stripe,
     /// GitHub: `X-Hub-Signature-256: sha256=<hex>`.
-    #[serde(alias = "github")]
+    #[serde(rename = "github")]
     GitHub,
     /// Slack: `X-Slack-Signature: v0=<hex>` with `X-Slack-Request-Timestamp`.
     Slack,
@@ -120,7 +120,9 @@ fn github() -> Scheme {
         encoding: Encoding::Hex,
         key_format: KeyFormat::Raw,
         signed_content: vec![Part::Body],
-        // No timestamp is signed: the delivery id is the only replay defence.
+        // GitHub signs neither a timestamp nor the delivery id: a captured
+        // request can be replayed under a new `X-GitHub-Delivery`, which
+        // dedupe cannot see. Handlers stay idempotent on the payload's ids.
         tolerance: None,
         fields: EventFields {
             id: Field::Header(header("x-github-delivery")),
@@ -216,10 +218,8 @@ fn standard_webhooks() -> Scheme {
         ],
         tolerance: Some(DEFAULT_TOLERANCE),
         fields: EventFields {
-            id: Field::FirstOf(vec![
-                Field::Header(header("webhook-id")),
-                Field::Header(header("svix-id")),
-            ]),
+            // The id of the header family that was verified, never another.
+            id: Field::SignedId,
             id_required: true,
             event_type: json("/type"),
         },
@@ -257,8 +257,9 @@ pub struct GenericHmac {
     pub encoding: Encoding,
     /// Text before the signature, such as `sha256=` (may be empty).
     pub prefix: String,
-    /// A header carrying a signed Unix timestamp in seconds; when set, it is
-    /// required and checked against the window.
+    /// A header carrying a Unix timestamp in seconds; when set, it is
+    /// required, must be signed (`{timestamp}` in the template) and is
+    /// checked against the window.
     pub timestamp_header: Option<HeaderName>,
     /// A header carrying a message id that the template may sign as `{id}`.
     pub id_header: Option<HeaderName>,
@@ -290,6 +291,23 @@ pub enum GenericHmacError {
     /// A window is set but there is no timestamp to check it against.
     #[error("a `tolerance` is set, but no `timestamp_header` gives a timestamp to check")]
     ToleranceWithoutTimestamp,
+    /// A timestamp header is set but the signed content does not include it,
+    /// so anyone could change it: checking its window would protect nothing.
+    #[error(
+        "a `timestamp_header` is set, but the signed content does not contain `{{timestamp}}`, so the timestamp is not signed; add `{{timestamp}}` to `signed_content` or remove `timestamp_header`"
+    )]
+    UnsignedTimestamp,
+}
+
+impl GenericHmacError {
+    /// The configuration field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Template(_) | Self::NoTimestampHeader | Self::NoIdHeader => "signed_content",
+            Self::ToleranceWithoutTimestamp => "tolerance",
+            Self::UnsignedTimestamp => "timestamp_header",
+        }
+    }
 }
 
 impl GenericHmac {
@@ -301,6 +319,9 @@ impl GenericHmac {
         }
         if signed_content.contains(&Part::Id) && self.id_header.is_none() {
             return Err(GenericHmacError::NoIdHeader);
+        }
+        if self.timestamp_header.is_some() && !signed_content.contains(&Part::Timestamp) {
+            return Err(GenericHmacError::UnsignedTimestamp);
         }
         let tolerance = match (&self.timestamp_header, self.tolerance) {
             (None, Some(_)) => return Err(GenericHmacError::ToleranceWithoutTimestamp),

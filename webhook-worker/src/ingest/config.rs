@@ -156,10 +156,26 @@ impl IngestConfig {
             None => Ok(default),
         };
         let defaults = IngestSettings::new(redis_url, resolve_sources(&self.sources, env)?);
+        let dedupe_ttl = positive("dedupe_ttl", self.dedupe_ttl, defaults.dedupe_ttl)?;
+        if dedupe_ttl < Duration::from_secs(1) {
+            return Err(invalid("dedupe_ttl", "must be at least 1s".into()));
+        }
+        // A request replayed after its dedupe key expired but still inside
+        // the timestamp window would be stored twice.
+        for source in &defaults.sources {
+            if let Some(window) = source.verifier.scheme().tolerance
+                && window >= dedupe_ttl
+            {
+                return Err(invalid(
+                    &format!("sources.{}.tolerance", source.name),
+                    "must be shorter than `dedupe_ttl`, or a replay inside the window would be stored twice".into(),
+                ));
+            }
+        }
         Ok(IngestSettings {
             listen,
             max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
-            dedupe_ttl: positive("dedupe_ttl", self.dedupe_ttl, defaults.dedupe_ttl)?,
+            dedupe_ttl,
             max_backlog: self.max_backlog.unwrap_or(defaults.max_backlog),
             request_timeout: positive(
                 "request_timeout",
