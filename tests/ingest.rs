@@ -453,3 +453,71 @@ async fn handshakes_are_answered_and_filtered_types_are_not_stored() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(entries(&redis, "default").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_redis_gives_503_and_shutdown_finishes_requests_in_flight() {
+    let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let (key, secret) = Case::GitHub.key(1);
+    let body = Case::GitHub.body();
+    let request = |id: &str| {
+        let mut headers = Case::GitHub.sign(&key, &body, now());
+        headers.insert("x-github-delivery", HeaderValue::try_from(id).unwrap());
+        headers
+    };
+    let stall = |seconds: &'static str| {
+        let url = redis.url();
+        std::thread::spawn(move || {
+            let mut connection = redis::Client::open(url).unwrap().get_connection().unwrap();
+            let _: () = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(seconds)
+                .query(&mut connection)
+                .unwrap();
+        })
+    };
+
+    // Slower than the Redis timeout: 503, not a hang and never a 2xx.
+    let mut settings = IngestSettings::new(redis.url(), vec![source(Case::GitHub, secret.clone())]);
+    settings.redis_timeout = Duration::from_millis(300);
+    let server = Server::start(settings).await;
+    let stalled = stall("1.5");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, headers, _) = server.post("github", request("slow"), body.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(headers.contains_key("retry-after"));
+    stalled.join().unwrap();
+
+    // Shutdown while a request waits on Redis: the request still completes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let ingest = Ingest::new(IngestSettings::new(
+        redis.url(),
+        vec![source(Case::GitHub, secret)],
+    ))
+    .unwrap();
+    let serving = tokio::spawn(serve_on(listener, ingest, async {
+        let _ = stopped.await;
+    }));
+    let stalled = stall("0.8");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let client = reqwest::Client::new();
+    let in_flight = tokio::spawn(
+        client
+            .post(format!("http://{addr}/webhooks/github"))
+            .headers(request("in-flight"))
+            .body(body.clone())
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    serving.await.unwrap().unwrap();
+    stalled.join().unwrap();
+    assert!(
+        entries(&redis, "default")
+            .iter()
+            .any(|e| e.id == "in-flight")
+    );
+}
