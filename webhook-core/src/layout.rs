@@ -29,6 +29,27 @@ pub mod field {
     pub const BODY: &str = "body";
 }
 
+/// Field names that retry records and dead letters add to an envelope's.
+pub mod extra {
+    /// The handler a retry or dead letter is for.
+    pub const HANDLER: &str = "handler";
+    /// The consumer group it belongs to.
+    pub const GROUP: &str = "group";
+    /// How many runs failed (dead letters).
+    pub const ATTEMPTS: &str = "attempts";
+    /// The last failure's message.
+    pub const ERROR: &str = "error";
+    /// Why the event was dead-lettered: `rejected`, `retries_exhausted`,
+    /// `poison`, `no_handler`, `undecodable`, `unknown_handler`.
+    pub const REASON: &str = "reason";
+    /// Unix ms of the first failure.
+    pub const FIRST_FAILED_AT: &str = "first_failed_at";
+    /// Unix ms of the last failure.
+    pub const LAST_FAILED_AT: &str = "last_failed_at";
+    /// The stream id of the entry the dead letter or retry came from.
+    pub const ORIGIN: &str = "origin";
+}
+
 /// Redis key names. Every key of a queue carries the queue name in braces,
 /// a Redis Cluster hash tag, so all of a queue's keys live in one slot and
 /// one Lua script may touch them together.
@@ -37,6 +58,11 @@ pub mod field {
 /// |---|---|---|
 /// | `webhook:{q}:events` | stream | verified events (the [`field`]s) |
 /// | `webhook:{q}:seen:<source>:<event id>` | string, TTL | ingest dedupe: the stream id of the stored event |
+/// | `webhook:{q}:done:<group>:<idempotency key>` | string, TTL | `lease:<token>` while a worker runs the handler, `done` after it succeeded, `dead` after it was dead-lettered |
+/// | `webhook:{q}:retry:<group>` | sorted set | retry ids scored by due time (Unix ms) |
+/// | `webhook:{q}:retry:<group>:<retry id>` | hash | the retry: envelope fields plus [`extra`] fields |
+/// | `webhook:{q}:due:<group>` | stream | retries that came due, read by that group only |
+/// | `webhook:{q}:dead` | stream | dead letters: envelope fields plus [`extra`] fields |
 pub mod key {
     /// The stream of verified events of `queue`.
     pub fn events(queue: &str) -> String {
@@ -46,6 +72,33 @@ pub mod key {
     /// The dedupe key of an event id from a source.
     pub fn seen(queue: &str, source: &str, event_id: &str) -> String {
         format!("webhook:{{{queue}}}:seen:{source}:{event_id}")
+    }
+
+    /// The lease / done marker of one handler for one event in one group;
+    /// `idempotency_key` is `<source>/<handler>/<event id>`.
+    pub fn done(queue: &str, group: &str, idempotency_key: &str) -> String {
+        format!("webhook:{{{queue}}}:done:{group}:{idempotency_key}")
+    }
+
+    /// The sorted set of a group's scheduled retries.
+    pub fn retries(queue: &str, group: &str) -> String {
+        format!("webhook:{{{queue}}}:retry:{group}")
+    }
+
+    /// The prefix of a group's retry records; a record's key is the prefix
+    /// followed by its retry id.
+    pub fn retry_record_prefix(queue: &str, group: &str) -> String {
+        format!("webhook:{{{queue}}}:retry:{group}:")
+    }
+
+    /// The stream of a group's retries that came due.
+    pub fn due(queue: &str, group: &str) -> String {
+        format!("webhook:{{{queue}}}:due:{group}")
+    }
+
+    /// The dead letters of `queue`.
+    pub fn dead(queue: &str) -> String {
+        format!("webhook:{{{queue}}}:dead")
     }
 }
 
@@ -60,6 +113,22 @@ pub mod script {
     /// envelope's field/value pairs. Returns `{"accepted", stream id}`,
     /// `{"duplicate", stream id of the first}` or `{"full"}`.
     pub const INGEST: &str = include_str!("scripts/ingest.lua");
+    /// Takes the lease of a handler for an event: `ok`, `done`, `dead` or `busy`.
+    pub const LEASE: &str = include_str!("scripts/lease.lua");
+    /// Extends a lease still held with the token: `1`, else `0`.
+    pub const RENEW: &str = include_str!("scripts/renew.lua");
+    /// Marks a handler done for an event if the lease is still held: `1`/`0`.
+    pub const COMPLETE: &str = include_str!("scripts/complete.lua");
+    /// Records a retry and releases the lease, if still held: `1`/`0`.
+    pub const SCHEDULE: &str = include_str!("scripts/schedule.lua");
+    /// Writes a dead letter and marks the handler dead, if the lease is still held: `1`/`0`.
+    pub const BURY: &str = include_str!("scripts/bury.lua");
+    /// Dead-letters a whole entry and acknowledges it, in one step.
+    pub const DEAD: &str = include_str!("scripts/dead.lua");
+    /// Moves due retries into the group's due stream: `{moved, next due ms or -1}`.
+    pub const PROMOTE: &str = include_str!("scripts/promote.lua");
+    /// Trims a stream below what every consumer group still needs.
+    pub const TRIM: &str = include_str!("scripts/trim.lua");
 }
 
 #[cfg(test)]
@@ -68,10 +137,18 @@ mod tests {
 
     #[test]
     fn every_key_of_a_queue_shares_its_hash_tag() {
-        assert_eq!(key::events("payments"), "webhook:{payments}:events");
-        assert_eq!(
+        let keys = [
+            key::events("payments"),
             key::seen("payments", "stripe", "evt_1"),
-            "webhook:{payments}:seen:stripe:evt_1"
-        );
+            key::done("payments", "workers", "stripe/h/evt_1"),
+            key::retries("payments", "workers"),
+            key::retry_record_prefix("payments", "workers"),
+            key::due("payments", "workers"),
+            key::dead("payments"),
+        ];
+        for key in keys {
+            assert!(key.starts_with("webhook:{payments}:"), "{key}");
+        }
+        assert_eq!(key::events("payments"), "webhook:{payments}:events");
     }
 }

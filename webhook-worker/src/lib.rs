@@ -16,6 +16,7 @@
 
 pub mod ingest;
 mod signal;
+pub mod worker;
 
 pub use signal::shutdown_signal;
 pub use webhook_core;

@@ -1,0 +1,202 @@
+//! The quickstart: the ingest and a worker with two example handlers, in
+//! one process.
+//!
+//! `cargo run --example quickstart`
+//!
+//! Uses the Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`); if
+//! none answers and `redis-server` is on the PATH, starts a throwaway one
+//! and says so. Prints a `curl` line that sends a signed event, and the
+//! `redis-cli` lines that show what happened.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde::Deserialize;
+use webhook::config::Source;
+use webhook::extract::Field;
+use webhook::http::HeaderName;
+use webhook::ingest::{Ingest, IngestSettings, serve_on};
+use webhook::prelude::*;
+use webhook::signature::{Encoding, GenericHmac};
+use webhook::webhook_worker::worker::Worker;
+
+#[derive(Debug, Deserialize)]
+struct Order {
+    order: u64,
+    #[serde(default)]
+    fail: bool,
+}
+
+/// Confirms an order; rejects orders numbered 0 (dead-lettered at once).
+#[webhook_handler("order.created", name = "confirm-order")]
+async fn confirm_order(event: Event<Order>, key: IdempotencyKey) -> Result<(), HandlerError> {
+    if event.order == 0 {
+        return Err(HandlerError::reject("order 0 does not exist"));
+    }
+    tracing::info!(order = event.order, %key, "order confirmed");
+    Ok(())
+}
+
+/// Audits every order event; fails while `"fail": true`, so you can watch
+/// it retry twice and then land in the dead letters.
+#[webhook_handler(
+    "order.*",
+    name = "audit-orders",
+    retries = 2,
+    backoff = "1s..4s",
+    timeout = "5s"
+)]
+async fn audit_orders(event: Event<Order>) -> Result<(), HandlerError> {
+    if event.fail {
+        return Err(HandlerError::retry(std::io::Error::other(
+            "the audit service is unavailable",
+        )));
+    }
+    tracing::info!(
+        order = event.order,
+        attempt = event.attempt(),
+        "order audited"
+    );
+    Ok(())
+}
+
+const SECRET_VAR: &str = "DEMO_WEBHOOK_SECRET";
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let (redis_url, _throwaway) = redis_or_throwaway()?;
+    let secret = std::env::var(SECRET_VAR).unwrap_or_else(|_| "demo-secret".to_owned());
+    let listen: SocketAddr = std::env::var("WEBHOOK_LISTEN")
+        .ok()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+
+    let scheme = GenericHmac {
+        signature_header: HeaderName::from_static("x-signature"),
+        encoding: Encoding::Hex,
+        prefix: "sha256=".into(),
+        timestamp_header: Some(HeaderName::from_static("x-timestamp")),
+        id_header: None,
+        signed_content: "{timestamp}.{body}".into(),
+        tolerance: None,
+        event_id: Field::Header(HeaderName::from_static("x-event-id")),
+        event_type: Field::Json("/type".into()),
+    }
+    .scheme()?;
+    let source = Source {
+        name: "demo".into(),
+        queue: "default".into(),
+        verifier: Verifier::new(scheme, &[Secret::from(secret.as_str())])?,
+        event_types: None,
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        format!("cannot listen on {listen} ({e}); set WEBHOOK_LISTEN to a free address")
+    })?;
+    let ingest = Ingest::new(IngestSettings::new(redis_url.clone(), vec![source]))?;
+    let (stop_ingest, ingest_stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(serve_on(listener, ingest, async {
+        let _ = ingest_stopped.await;
+    }));
+
+    print_instructions(listen, &secret);
+
+    Worker::builder()
+        .redis_url(redis_url)
+        .shutdown_timeout(Duration::from_secs(10))
+        .build()?
+        .run(webhook::webhook_worker::shutdown_signal())
+        .await?;
+    let _ = stop_ingest.send(());
+    serving.await??;
+    Ok(())
+}
+
+fn print_instructions(listen: SocketAddr, secret: &str) {
+    let send = |id: &str, body: &str| {
+        format!(
+            "  ts=$(date +%s); body='{body}'\n  \
+             sig=$(printf '%s.%s' \"$ts\" \"$body\" | openssl dgst -sha256 -hmac '{secret}' -hex | sed 's/.*= //')\n  \
+             curl -s http://{listen}/webhooks/demo -H \"X-Timestamp: $ts\" -H \"X-Signature: sha256=$sig\" -H 'X-Event-Id: {id}' -d \"$body\"; echo"
+        )
+    };
+    eprintln!(
+        "\nReady. Send a signed event (both handlers run once):\n\n{}\n\n\
+         One that the audit handler fails on (two retries, then a dead letter):\n\n{}\n\n\
+         Then look in Redis:\n\n  \
+         redis-cli XRANGE 'webhook:{{default}}:events' - +          # stored events\n  \
+         redis-cli ZRANGE 'webhook:{{default}}:retry:workers' 0 -1 WITHSCORES   # scheduled retries\n  \
+         redis-cli XRANGE 'webhook:{{default}}:dead' - +            # dead letters, with the error\n  \
+         redis-cli XINFO GROUPS 'webhook:{{default}}:events'         # the consumer group's progress\n\n\
+         Ctrl-C stops the worker and the ingest.\n",
+        send("order-1", r#"{"type":"order.created","order":1}"#),
+        send(
+            "order-2",
+            r#"{"type":"order.created","order":2,"fail":true}"#
+        ),
+    );
+}
+
+/// The Redis at `REDIS_URL`, or a throwaway `redis-server` when none answers.
+fn redis_or_throwaway() -> Result<(String, Option<Throwaway>), Box<dyn std::error::Error>> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    if ping(&url) {
+        return Ok((url, None));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = std::env::temp_dir().join(format!("webhook-quickstart-{port}"));
+    std::fs::create_dir_all(&dir)?;
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(["--dir", &dir.display().to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "nothing answers at {} and redis-server cannot be started ({e}); start Redis or set REDIS_URL",
+                webhook::webhook_worker::redact_url(&url)
+            )
+        })?;
+    let throwaway = Throwaway { child, dir };
+    let local = format!("redis://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if ping(&local) {
+            eprintln!(
+                "Nothing answers at {}: started a throwaway redis-server on port {port} (its data goes when this exits).\n\
+                 Use `redis-cli -p {port}` for the commands below.",
+                webhook::webhook_worker::redact_url(&url)
+            );
+            return Ok((local, Some(throwaway)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err("the throwaway redis-server did not start".into())
+}
+
+fn ping(url: &str) -> bool {
+    redis::Client::open(url)
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_ok()
+}
+
+struct Throwaway {
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

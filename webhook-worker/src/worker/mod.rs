@@ -1,0 +1,445 @@
+//! The worker: reads the queues' streams through a consumer group and runs
+//! the registered handlers, with retries, dead letters, idempotency and
+//! crash recovery.
+//!
+//! ```no_run
+//! use webhook_worker::worker::Worker;
+//!
+//! struct Db; // your pool
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! Worker::builder()
+//!     .from_env()            // --redis-url / REDIS_URL, --queue, --group, ...
+//!     .state(Db)
+//!     .build()?
+//!     .run(webhook_worker::shutdown_signal())
+//!     .await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What is guaranteed: every (event, handler) pair of a queue runs until it
+//! succeeds, is dead-lettered, or its retry is durably scheduled, before the
+//! entry is acknowledged. A handler that succeeded for an event does not run
+//! for it again in the same group (within `done_ttl`). A crash between a
+//! handler's side effect and the record of its success runs it again: runs
+//! are at-least-once, and effectively once where the handler's own write is
+//! keyed by its [`IdempotencyKey`](webhook_core::handler::IdempotencyKey).
+
+mod process;
+mod settings;
+mod store;
+mod tasks;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::sync::{Notify, Semaphore, watch};
+use webhook_core::handler::{Registry, RegistryError, StateMap};
+use webhook_core::layout::key;
+
+pub use settings::{Unhandled, WorkerArgs, WorkerSettings, default_consumer};
+
+/// A worker ready to run.
+pub struct Worker {
+    runtime: Arc<Runtime>,
+    client: redis::Client,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field(
+                "queues",
+                &self.runtime.registries.keys().collect::<Vec<_>>(),
+            )
+            .field("group", &self.runtime.settings.group)
+            .field("consumer", &self.runtime.settings.consumer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Worker`]; every setting has a default (see [`WorkerSettings`]).
+#[derive(Default)]
+pub struct WorkerBuilder {
+    settings: WorkerSettings,
+    registry: Option<Registry>,
+    state: StateMap,
+}
+
+/// Why a worker cannot start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// No handler is registered for the queues to consume.
+    #[error(
+        "no handler is registered{0}; annotate async fns with #[webhook_handler(\"...\")] and link the crate that has them"
+    )]
+    NoHandlers(String),
+    /// The handlers cannot run (duplicate names, missing state, ...).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The visibility timeout would let another worker re-run live handlers.
+    #[error(
+        "the visibility timeout ({visibility:?}) must be longer than the longest handler timeout ({timeout:?}, handler `{handler}`), or other workers would re-run handlers that are still running; raise --visibility-timeout / WEBHOOK_VISIBILITY_TIMEOUT or lower that handler's `timeout`"
+    )]
+    VisibilityTooShort {
+        /// The configured visibility timeout.
+        visibility: Duration,
+        /// The longest handler timeout.
+        timeout: Duration,
+        /// The handler with that timeout.
+        handler: &'static str,
+    },
+    /// A setting is invalid.
+    #[error("invalid worker setting `{setting}`: {problem}")]
+    Setting {
+        /// The setting.
+        setting: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The Redis URL is unusable.
+    #[error("cannot use the Redis URL {url}: {error}")]
+    Redis {
+        /// The URL, password hidden.
+        url: String,
+        /// The client's error.
+        error: redis::RedisError,
+    },
+}
+
+/// A `clap` wrapper so `from_env` can parse the process's own arguments.
+#[derive(Parser)]
+#[command(about = "A webhook worker: runs the registered handlers for the queued events")]
+struct Cli {
+    #[command(flatten)]
+    args: WorkerArgs,
+}
+
+impl Worker {
+    /// A builder with default settings.
+    pub fn builder() -> WorkerBuilder {
+        WorkerBuilder::default()
+    }
+
+    /// Runs until `shutdown` completes, then stops reading, lets handler
+    /// runs in flight finish for up to the shutdown timeout, and returns;
+    /// anything unfinished stays pending for other workers to claim.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
+        let rt = self.runtime;
+        let streams = rt.streams();
+        tracing::info!(
+            queues = ?rt.registries.keys().collect::<Vec<_>>(),
+            group = %rt.settings.group,
+            consumer = %rt.settings.consumer,
+            concurrency = rt.settings.concurrency,
+            visibility_ms = rt.visibility.as_millis() as u64,
+            "worker starting"
+        );
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::pin!(shutdown);
+        // Redis may not be up yet: keep trying until it is, or until asked to stop.
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match rt.store.create_groups(&streams, &rt.settings.group).await {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot reach Redis to create the consumer groups; retrying")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = &mut shutdown => return Ok(()),
+            }
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+        let reader = store::Reader::new(self.client, rt.settings.redis_timeout);
+        let loops = vec![
+            tokio::spawn(tasks::read_loop(Arc::clone(&rt), reader, stop_rx.clone())),
+            tokio::spawn(tasks::reclaim_loop(Arc::clone(&rt), stop_rx.clone())),
+            tokio::spawn(tasks::schedule_loop(Arc::clone(&rt), stop_rx.clone())),
+            tokio::spawn(tasks::trim_loop(Arc::clone(&rt), stop_rx)),
+        ];
+        shutdown.await;
+        tracing::info!("worker stopping: no new reads; waiting for runs in flight");
+        let _ = stop_tx.send(true);
+        for task in loops {
+            let _ = task.await;
+        }
+        let all = u32::try_from(rt.settings.concurrency).unwrap_or(u32::MAX);
+        match tokio::time::timeout(rt.settings.shutdown_timeout, rt.slots.acquire_many(all)).await {
+            Ok(_) => tracing::info!("worker stopped; every run finished"),
+            Err(_) => tracing::warn!(
+                "worker stopped with runs still in flight after the shutdown timeout; their entries stay pending and other workers will claim them"
+            ),
+        }
+        Ok(())
+    }
+}
+
+impl WorkerBuilder {
+    /// Reads the settings from the process's flags and environment
+    /// ([`WorkerArgs`]); exits with a usage message on bad flags.
+    pub fn from_env(mut self) -> Self {
+        self.settings = Cli::parse().args.into();
+        self
+    }
+
+    /// Replaces all settings.
+    pub fn settings(mut self, settings: WorkerSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The Redis URL.
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.redis_url = url.into();
+        self
+    }
+
+    /// Adds a queue to consume (default: every queue a handler names).
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.settings.queues.push(queue.into());
+        self
+    }
+
+    /// The consumer group.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.settings.group = group.into();
+        self
+    }
+
+    /// This worker's consumer name.
+    pub fn consumer(mut self, consumer: impl Into<String>) -> Self {
+        self.settings.consumer = consumer.into();
+        self
+    }
+
+    /// Handler runs at once.
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.settings.concurrency = concurrency;
+        self
+    }
+
+    /// Idle time after which another worker claims an entry.
+    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.visibility_timeout = Some(timeout);
+        self
+    }
+
+    /// How long shutdown waits for runs in flight.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Deliveries after which an entry is dead-lettered as poison.
+    pub fn max_deliveries(mut self, deliveries: u64) -> Self {
+        self.settings.max_deliveries = deliveries;
+        self
+    }
+
+    /// What to do with events no handler matches.
+    pub fn unhandled(mut self, unhandled: Unhandled) -> Self {
+        self.settings.unhandled = unhandled;
+        self
+    }
+
+    /// Uses these handlers instead of every registered one.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Adds shared state for `State<T>` parameters.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Checks everything that can be checked before running: handlers,
+    /// state, timeouts, names, the Redis URL.
+    pub fn build(self) -> Result<Worker, WorkerError> {
+        let settings = self.settings;
+        let setting = |setting, problem: &str| WorkerError::Setting {
+            setting,
+            problem: problem.to_owned(),
+        };
+        let registry = match self.registry {
+            Some(registry) => registry,
+            None => Registry::collect()?,
+        };
+        let mut queues = settings.queues.clone();
+        if queues.is_empty() {
+            queues = registry
+                .handlers()
+                .iter()
+                .map(|h| h.queue().to_owned())
+                .collect();
+            queues.sort();
+            queues.dedup();
+        }
+        if queues.is_empty() {
+            return Err(WorkerError::NoHandlers(String::new()));
+        }
+        let valid = |name: &str| {
+            (1..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        for queue in &queues {
+            if !valid(queue) {
+                return Err(setting(
+                    "queue",
+                    "queue names are 1 to 64 letters, digits, `-` or `_`",
+                ));
+            }
+        }
+        if !valid(&settings.group) {
+            return Err(setting(
+                "group",
+                "group names are 1 to 64 letters, digits, `-` or `_`",
+            ));
+        }
+        if settings.consumer.is_empty()
+            || settings
+                .consumer
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(setting(
+                "consumer",
+                "consumer names are non-empty, without whitespace",
+            ));
+        }
+        if settings.concurrency == 0 || settings.concurrency > 100_000 {
+            return Err(setting("concurrency", "must be from 1 to 100000"));
+        }
+        let registries: HashMap<String, Registry> = queues
+            .iter()
+            .map(|queue| (queue.clone(), registry.for_queue(queue)))
+            .collect();
+        let selected: Vec<_> = registries
+            .values()
+            .flat_map(|r| r.handlers().iter().copied())
+            .collect();
+        if selected.is_empty() {
+            return Err(WorkerError::NoHandlers(format!(
+                " for queue(s) {}",
+                queues.join(", ")
+            )));
+        }
+        for registry in registries.values() {
+            registry.check_state(&self.state)?;
+        }
+        let longest = selected
+            .iter()
+            .max_by_key(|h| h.options().timeout)
+            .map(|h| (h.options().timeout, h.name()))
+            .unwrap_or((Duration::ZERO, ""));
+        let visibility = match settings.visibility_timeout {
+            Some(visibility) if visibility <= longest.0 => {
+                return Err(WorkerError::VisibilityTooShort {
+                    visibility,
+                    timeout: longest.0,
+                    handler: longest.1,
+                });
+            }
+            Some(visibility) => visibility,
+            None => (longest.0 + Duration::from_secs(30)).max(Duration::from_secs(60)),
+        };
+        let client = redis::Client::open(settings.redis_url.as_str()).map_err(|error| {
+            WorkerError::Redis {
+                url: crate::redact_url(&settings.redis_url),
+                error,
+            }
+        })?;
+        let store = store::Store::new(&client, settings.redis_timeout).map_err(|error| {
+            WorkerError::Redis {
+                url: crate::redact_url(&settings.redis_url),
+                error,
+            }
+        })?;
+        let mut streams = HashMap::new();
+        for queue in &queues {
+            streams.insert(key::events(queue), (queue.clone(), process::Kind::Events));
+            streams.insert(
+                key::due(queue, &settings.group),
+                (queue.clone(), process::Kind::Due),
+            );
+        }
+        let runtime = Runtime {
+            slots: Arc::new(Semaphore::new(settings.concurrency)),
+            settings,
+            visibility,
+            registries,
+            state: Arc::new(self.state),
+            store,
+            streams,
+            tokens: AtomicU64::new(0),
+            retry_scheduled: Notify::new(),
+        };
+        Ok(Worker {
+            runtime: Arc::new(runtime),
+            client,
+        })
+    }
+}
+
+/// What every loop and run of a worker shares.
+pub(crate) struct Runtime {
+    pub(crate) settings: WorkerSettings,
+    pub(crate) visibility: Duration,
+    pub(crate) registries: HashMap<String, Registry>,
+    pub(crate) state: Arc<StateMap>,
+    pub(crate) store: store::Store,
+    pub(crate) slots: Arc<Semaphore>,
+    streams: HashMap<String, (String, process::Kind)>,
+    tokens: AtomicU64,
+    pub(crate) retry_scheduled: Notify,
+}
+
+impl Runtime {
+    /// Every stream this worker reads: each queue's events and its group's due retries.
+    pub(crate) fn streams(&self) -> Vec<String> {
+        let mut streams: Vec<String> = self.streams.keys().cloned().collect();
+        streams.sort();
+        streams
+    }
+
+    pub(crate) fn stream_kind(&self, stream: &str) -> Option<(String, process::Kind)> {
+        self.streams.get(stream).cloned()
+    }
+
+    /// A lease token unique to this run of this worker.
+    pub(crate) fn next_token(&self) -> String {
+        format!(
+            "{}:{}",
+            self.settings.consumer,
+            self.tokens.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+/// Runs a worker configured from flags and environment until SIGINT or
+/// SIGTERM: a binary's whole `main` when its handlers need no state.
+///
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() -> Result<(), webhook_worker::worker::WorkerError> {
+///     webhook_worker::worker::run().await
+/// }
+/// ```
+pub async fn run() -> Result<(), WorkerError> {
+    Worker::builder()
+        .from_env()
+        .build()?
+        .run(crate::shutdown_signal())
+        .await
+}

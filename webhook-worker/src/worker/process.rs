@@ -1,0 +1,362 @@
+//! One stream entry: find its handlers, lease, run, settle, acknowledge.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use webhook_core::Envelope;
+use webhook_core::handler::{
+    Failure, HandlerContext, IdempotencyKey, Outcome, Registration, Retry, invoke,
+};
+use webhook_core::layout::{extra, key};
+
+use super::Runtime;
+use super::settings::Unhandled;
+use super::store::{Entry, Lease};
+
+/// Which kind of stream an entry came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The queue's events: every matching handler runs.
+    Events,
+    /// The group's due retries: only the entry's `handler` runs.
+    Due,
+}
+
+/// Handles one entry delivered `deliveries` times; acknowledges it once
+/// every handler is settled (done, dead-lettered or scheduled to retry).
+pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64) {
+    let Some((queue, kind)) = runtime.stream_kind(&entry.stream) else {
+        tracing::error!(stream = %entry.stream, "an entry from a stream this worker does not read");
+        return;
+    };
+    let rt = &runtime;
+    if deliveries > rt.settings.max_deliveries {
+        let error = format!(
+            "delivered {deliveries} times without being settled: a worker crashed or was killed while handling it"
+        );
+        return dead_letter_entry(rt, &queue, kind, &entry, "poison", "*", &error).await;
+    }
+    let envelope = match Envelope::decode(entry.fields.iter().map(|(k, v)| (k.as_str(), v.clone())))
+    {
+        Ok(envelope) => Arc::new(envelope),
+        Err(error) => {
+            return dead_letter_entry(
+                rt,
+                &queue,
+                kind,
+                &entry,
+                "undecodable",
+                "*",
+                &error.to_string(),
+            )
+            .await;
+        }
+    };
+    let registry = &rt.registries[&queue];
+    let handlers: Vec<&'static Registration> = match kind {
+        Kind::Events => registry.handlers_for(&envelope.event_type),
+        Kind::Due => {
+            let name = field_text(&entry, extra::HANDLER).unwrap_or_default();
+            match registry.get(&name) {
+                Some(handler) => vec![handler],
+                None => {
+                    let error = format!(
+                        "a retry for handler `{name}`, which this worker does not have (renamed or removed?)"
+                    );
+                    return dead_letter_entry(
+                        rt,
+                        &queue,
+                        kind,
+                        &entry,
+                        "unknown_handler",
+                        &name,
+                        &error,
+                    )
+                    .await;
+                }
+            }
+        }
+    };
+    if handlers.is_empty() {
+        match rt.settings.unhandled {
+            Unhandled::Ack => {
+                tracing::debug!(queue = %queue, event_id = %envelope.id, event_type = %envelope.event_type, "no handler; acknowledged");
+                ack(rt, kind, &entry).await;
+            }
+            Unhandled::DeadLetter => {
+                let error = format!("no handler matches event type `{}`", envelope.event_type);
+                dead_letter_entry(rt, &queue, kind, &entry, "no_handler", "*", &error).await;
+            }
+        }
+        return;
+    }
+    let first_failed_at = field_text(&entry, extra::FIRST_FAILED_AT).and_then(|t| t.parse().ok());
+    let origin = field_text(&entry, extra::ORIGIN).unwrap_or_else(|| entry.id.clone());
+    let runs = handlers.into_iter().map(|handler| {
+        run_one(
+            rt,
+            &queue,
+            &entry,
+            &envelope,
+            handler,
+            first_failed_at,
+            &origin,
+        )
+    });
+    // Handlers of one event run concurrently.
+    let settled = futures_util::future::join_all(runs).await;
+    if settled.iter().all(|s| *s) {
+        ack(rt, kind, &entry).await;
+    } else {
+        tracing::debug!(stream = %entry.stream, id = %entry.id, "left pending: a handler is not settled yet");
+    }
+}
+
+/// Runs one handler for one event under its lease; `true` once settled.
+async fn run_one(
+    rt: &Runtime,
+    queue: &str,
+    entry: &Entry,
+    envelope: &Arc<Envelope>,
+    handler: &'static Registration,
+    first_failed_at: Option<u64>,
+    origin: &str,
+) -> bool {
+    let idempotency = IdempotencyKey::new(&envelope.source, handler.name(), &envelope.id);
+    let done_key = key::done(queue, &rt.settings.group, &idempotency);
+    let token = rt.next_token();
+    match rt.store.lease(&done_key, &token, rt.visibility).await {
+        Ok(Lease::Taken) => {}
+        Ok(Lease::Done | Lease::Dead) => return true,
+        Ok(Lease::Busy) => return false,
+        Err(error) => {
+            tracing::warn!(%error, handler = handler.name(), "cannot take the lease; the entry stays pending");
+            return false;
+        }
+    }
+    let context = HandlerContext::new(Arc::clone(envelope), Arc::clone(&rt.state), handler.name());
+    let outcome = with_heartbeat(rt, invoke(handler, context), &done_key, &token, entry).await;
+    let fields = Fields {
+        queue,
+        envelope,
+        handler,
+        origin,
+    };
+    let settled = match outcome {
+        Outcome::Succeeded => {
+            let result = rt
+                .store
+                .complete(&done_key, &token, rt.settings.done_ttl)
+                .await;
+            tracing::debug!(handler = handler.name(), event_id = %envelope.id, attempt = envelope.attempt, "handler succeeded");
+            result
+        }
+        Outcome::Failed(failure) => {
+            settle_failure(rt, &fields, &done_key, &token, &failure, first_failed_at).await
+        }
+    };
+    match settled {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(handler = handler.name(), event_id = %envelope.id, "the lease expired and another worker took it over; not settling");
+            false
+        }
+        Err(error) => {
+            tracing::warn!(%error, handler = handler.name(), event_id = %envelope.id, "cannot record the outcome; the entry stays pending and will run again");
+            false
+        }
+    }
+}
+
+struct Fields<'a> {
+    queue: &'a str,
+    envelope: &'a Envelope,
+    handler: &'static Registration,
+    origin: &'a str,
+}
+
+async fn settle_failure(
+    rt: &Runtime,
+    fields: &Fields<'_>,
+    done_key: &str,
+    token: &str,
+    failure: &Failure,
+    first_failed_at: Option<u64>,
+) -> Result<bool, redis::RedisError> {
+    let Fields {
+        queue,
+        envelope,
+        handler,
+        origin,
+    } = *fields;
+    let now = now_ms();
+    let first_failed_at = first_failed_at.unwrap_or(now).to_string();
+    let attempt = envelope.attempt;
+    let options = handler.options();
+    let group = rt.settings.group.as_str();
+    if failure.retry.is_retryable() && attempt <= options.retries {
+        let delay = match failure.retry {
+            Retry::After(delay) => delay,
+            _ => options.backoff.delay(attempt, jitter()),
+        };
+        let due = now + super::store::millis(delay);
+        let next = envelope.clone().with_attempt(attempt + 1);
+        let encoded = next.encode();
+        let mut record: Vec<(&str, &[u8])> = vec![
+            (extra::HANDLER, handler.name().as_bytes()),
+            (extra::GROUP, group.as_bytes()),
+            (extra::ERROR, failure.message.as_bytes()),
+            (extra::FIRST_FAILED_AT, first_failed_at.as_bytes()),
+            (extra::ORIGIN, origin.as_bytes()),
+        ];
+        record.extend(encoded.fields());
+        let retry_id = IdempotencyKey::new(&envelope.source, handler.name(), &envelope.id);
+        tracing::warn!(handler = handler.name(), event_id = %envelope.id, attempt, retry_in_ms = due - now, error = %failure.message, "handler failed; retry scheduled");
+        let scheduled = rt
+            .store
+            .schedule(done_key, token, queue, group, &retry_id, due, &record)
+            .await;
+        rt.retry_scheduled.notify_one();
+        scheduled
+    } else {
+        let reason = if failure.retry.is_retryable() {
+            "retries_exhausted"
+        } else {
+            "rejected"
+        };
+        let (attempts, last) = (attempt.to_string(), now.to_string());
+        let encoded = envelope.encode();
+        let mut record: Vec<(&str, &[u8])> = vec![
+            (extra::HANDLER, handler.name().as_bytes()),
+            (extra::GROUP, group.as_bytes()),
+            (extra::REASON, reason.as_bytes()),
+            (extra::ERROR, failure.message.as_bytes()),
+            (extra::ATTEMPTS, attempts.as_bytes()),
+            (extra::FIRST_FAILED_AT, first_failed_at.as_bytes()),
+            (extra::LAST_FAILED_AT, last.as_bytes()),
+            (extra::ORIGIN, origin.as_bytes()),
+        ];
+        record.extend(encoded.fields());
+        tracing::error!(handler = handler.name(), event_id = %envelope.id, attempts = attempt, reason, error = %failure.message, "handler failed; dead-lettered");
+        rt.store
+            .bury(done_key, token, queue, rt.settings.done_ttl, &record)
+            .await
+    }
+}
+
+/// Runs `run` while renewing the lease and the entry's idle time, so no
+/// other worker takes over a handler that is still running.
+async fn with_heartbeat<F: Future>(
+    rt: &Runtime,
+    run: F,
+    done_key: &str,
+    token: &str,
+    entry: &Entry,
+) -> F::Output {
+    let mut beat = tokio::time::interval(rt.visibility / 3);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    beat.tick().await;
+    tokio::pin!(run);
+    loop {
+        tokio::select! {
+            output = &mut run => return output,
+            _ = beat.tick() => {
+                if let Err(error) = rt.store.renew(done_key, token, rt.visibility).await {
+                    tracing::warn!(%error, "cannot renew a lease");
+                }
+                if let Err(error) = rt.store.touch(&entry.stream, &rt.settings.group, &rt.settings.consumer, &entry.id).await {
+                    tracing::warn!(%error, "cannot refresh a pending entry");
+                }
+            }
+        }
+    }
+}
+
+async fn dead_letter_entry(
+    rt: &Runtime,
+    queue: &str,
+    kind: Kind,
+    entry: &Entry,
+    reason: &str,
+    handler: &str,
+    error: &str,
+) {
+    let now = now_ms().to_string();
+    let mut record: Vec<(&str, &[u8])> = vec![
+        (extra::HANDLER, handler.as_bytes()),
+        (extra::GROUP, rt.settings.group.as_bytes()),
+        (extra::REASON, reason.as_bytes()),
+        (extra::ERROR, error.as_bytes()),
+        (extra::LAST_FAILED_AT, now.as_bytes()),
+        (extra::ORIGIN, entry.id.as_bytes()),
+    ];
+    let known = |name: &str| record_has(&record, name);
+    let original: Vec<(&str, &[u8])> = entry
+        .fields
+        .iter()
+        .filter(|(name, _)| !known(name))
+        .map(|(name, value)| (name.as_str(), &value[..]))
+        .collect();
+    record.extend(original);
+    tracing::error!(stream = %entry.stream, id = %entry.id, reason, %error, "entry dead-lettered");
+    if let Err(error) = rt
+        .store
+        .dead_letter_entry(queue, entry, &rt.settings.group, kind == Kind::Due, &record)
+        .await
+    {
+        tracing::warn!(%error, "cannot dead-letter the entry; it stays pending");
+    }
+}
+
+fn record_has(record: &[(&str, &[u8])], name: &str) -> bool {
+    record.iter().any(|(field, _)| *field == name)
+}
+
+async fn ack(rt: &Runtime, kind: Kind, entry: &Entry) {
+    if let Err(error) = rt
+        .store
+        .ack(
+            &entry.stream,
+            &rt.settings.group,
+            &[&entry.id],
+            kind == Kind::Due,
+        )
+        .await
+    {
+        tracing::warn!(%error, id = %entry.id, "cannot acknowledge; the entry will be claimed again and its done handlers skipped");
+    }
+}
+
+fn field_text(entry: &Entry, name: &str) -> Option<String> {
+    entry
+        .fields
+        .iter()
+        .find(|(field, _)| field == name)
+        .and_then(|(_, value)| std::str::from_utf8(value).ok())
+        .map(str::to_owned)
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A number in `[0, 1)` for backoff jitter; needs no cryptographic quality.
+fn jitter() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let seed = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        ^ u64::from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos()),
+        );
+    // splitmix64
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}

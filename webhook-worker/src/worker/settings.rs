@@ -1,0 +1,133 @@
+//! A worker's settings: built in code, or read from flags and environment.
+
+use std::time::Duration;
+
+/// What to do with an event no handler matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum Unhandled {
+    /// Acknowledge it and count it in the log (the default).
+    Ack,
+    /// Dead-letter it with reason `no_handler`.
+    DeadLetter,
+}
+
+/// Everything a worker is configured with. [`WorkerBuilder`](super::WorkerBuilder)
+/// fills it; every field has a default.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct WorkerSettings {
+    /// The Redis URL.
+    pub redis_url: String,
+    /// The queues to consume; empty means every queue a registered handler names.
+    pub queues: Vec<String>,
+    /// The consumer group; each group sees every event once.
+    pub group: String,
+    /// This worker's consumer name in the group; default `<host>-<pid>`.
+    pub consumer: String,
+    /// How many handler runs at once.
+    pub concurrency: usize,
+    /// How long an entry may go without a heartbeat before another worker
+    /// claims it; `None`: the longest handler timeout plus 30 s, at least 60 s.
+    pub visibility_timeout: Option<Duration>,
+    /// Deliveries after which an entry that keeps killing workers is
+    /// dead-lettered as poison.
+    pub max_deliveries: u64,
+    /// How long shutdown waits for runs in flight.
+    pub shutdown_timeout: Duration,
+    /// How long a handler's success is remembered per event.
+    pub done_ttl: Duration,
+    /// How long processed entries stay in the stream (for inspection).
+    pub retention: Duration,
+    /// What to do with events no handler matches.
+    pub unhandled: Unhandled,
+    /// The longest a Redis command may take.
+    pub redis_timeout: Duration,
+    /// How long one blocking read waits for new entries.
+    pub block: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            redis_url: std::env::var("REDIS_URL")
+                .unwrap_or_else(|_| crate::ingest::DEFAULT_REDIS_URL.to_owned()),
+            queues: Vec::new(),
+            group: "workers".to_owned(),
+            consumer: default_consumer(),
+            concurrency: 64,
+            visibility_timeout: None,
+            max_deliveries: 10,
+            shutdown_timeout: Duration::from_secs(30),
+            done_ttl: Duration::from_secs(7 * 86_400),
+            retention: Duration::from_secs(600),
+            unhandled: Unhandled::Ack,
+            redis_timeout: Duration::from_secs(5),
+            block: Duration::from_secs(1),
+        }
+    }
+}
+
+/// `<host>-<pid>`: unique per process on a host, stable for its lifetime.
+pub fn default_consumer() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+/// The worker's command-line flags; each also reads an environment variable.
+#[derive(Clone, Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// The Redis URL.
+    #[arg(long, env = "REDIS_URL", default_value = crate::ingest::DEFAULT_REDIS_URL)]
+    pub redis_url: String,
+    /// Queues to consume (comma-separated); default: every queue a handler names.
+    #[arg(long = "queue", env = "WEBHOOK_QUEUES", value_delimiter = ',')]
+    pub queues: Vec<String>,
+    /// The consumer group.
+    #[arg(long, env = "WEBHOOK_GROUP", default_value = "workers")]
+    pub group: String,
+    /// This worker's name in the group; default `<host>-<pid>`.
+    #[arg(long, env = "WEBHOOK_CONSUMER")]
+    pub consumer: Option<String>,
+    /// Handler runs at once.
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 64)]
+    pub concurrency: usize,
+    /// Idle time after which another worker claims an entry (e.g. `2m`).
+    #[arg(long, env = "WEBHOOK_VISIBILITY_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub visibility_timeout: Option<Duration>,
+    /// Deliveries after which an entry is dead-lettered as poison.
+    #[arg(long, env = "WEBHOOK_MAX_DELIVERIES", default_value_t = 10)]
+    pub max_deliveries: u64,
+    /// How long shutdown waits for runs in flight.
+    #[arg(long, env = "WEBHOOK_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// How long processed entries stay in the stream.
+    #[arg(long, env = "WEBHOOK_RETENTION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
+    /// What to do with events no handler matches.
+    #[arg(long, env = "WEBHOOK_UNHANDLED", value_enum, default_value = "ack")]
+    pub unhandled: Unhandled,
+}
+
+impl From<WorkerArgs> for WorkerSettings {
+    fn from(args: WorkerArgs) -> Self {
+        Self {
+            redis_url: args.redis_url,
+            queues: args.queues,
+            group: args.group,
+            consumer: args.consumer.unwrap_or_else(default_consumer),
+            concurrency: args.concurrency,
+            visibility_timeout: args.visibility_timeout,
+            max_deliveries: args.max_deliveries,
+            shutdown_timeout: args.shutdown_timeout,
+            retention: args.retention,
+            unhandled: args.unhandled,
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! The worker's Redis commands: every key and script goes through here.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use redis::{AsyncConnectionConfig, Script, Value};
+use webhook_core::layout::{key, script};
+
+/// One stream entry as read: its stream, id and fields.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) stream: String,
+    pub(crate) id: String,
+    pub(crate) fields: Vec<(String, Bytes)>,
+}
+
+/// What a lease attempt found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Lease {
+    Taken,
+    Done,
+    Dead,
+    Busy,
+}
+
+/// Commands on the shared, multiplexed connection (pipelined by concurrency).
+#[derive(Clone)]
+pub(crate) struct Store {
+    connection: ConnectionManager,
+    timeout: Duration,
+    lease: Script,
+    renew: Script,
+    complete: Script,
+    schedule: Script,
+    bury: Script,
+    dead: Script,
+    promote: Script,
+    trim: Script,
+}
+
+pub(crate) type Result<T> = std::result::Result<T, redis::RedisError>;
+
+fn timeout_error(timeout: Duration) -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("Redis did not answer within {timeout:?}"),
+    ))
+}
+
+impl Store {
+    pub(crate) fn new(client: &redis::Client, timeout: Duration) -> Result<Self> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        Ok(Self {
+            connection: client.get_connection_manager_lazy(config)?,
+            timeout,
+            lease: Script::new(script::LEASE),
+            renew: Script::new(script::RENEW),
+            complete: Script::new(script::COMPLETE),
+            schedule: Script::new(script::SCHEDULE),
+            bury: Script::new(script::BURY),
+            dead: Script::new(script::DEAD),
+            promote: Script::new(script::PROMOTE),
+            trim: Script::new(script::TRIM),
+        })
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
+            .await
+            .map_err(|_| timeout_error(self.timeout))?
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T> {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(self.timeout, command.query_async(&mut connection))
+            .await
+            .map_err(|_| timeout_error(self.timeout))?
+    }
+
+    pub(crate) async fn lease(
+        &self,
+        done_key: &str,
+        token: &str,
+        lease: Duration,
+    ) -> Result<Lease> {
+        let reply: String = self
+            .run(self.lease.key(done_key).arg(token).arg(millis(lease)))
+            .await?;
+        Ok(match reply.as_str() {
+            "ok" => Lease::Taken,
+            "done" => Lease::Done,
+            "dead" => Lease::Dead,
+            _ => Lease::Busy,
+        })
+    }
+
+    pub(crate) async fn renew(&self, done_key: &str, token: &str, lease: Duration) -> Result<bool> {
+        self.run(self.renew.key(done_key).arg(token).arg(millis(lease)))
+            .await
+    }
+
+    pub(crate) async fn complete(
+        &self,
+        done_key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        self.run(self.complete.key(done_key).arg(token).arg(millis(ttl)))
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn schedule(
+        &self,
+        done_key: &str,
+        token: &str,
+        queue: &str,
+        group: &str,
+        retry_id: &str,
+        due_ms: u64,
+        record: &[(&str, &[u8])],
+    ) -> Result<bool> {
+        let record_key = format!("{}{retry_id}", key::retry_record_prefix(queue, group));
+        let mut invocation = self.schedule.prepare_invoke();
+        invocation
+            .key(done_key)
+            .key(key::retries(queue, group))
+            .key(record_key)
+            .arg(token)
+            .arg(due_ms)
+            .arg(retry_id);
+        for (field, value) in record {
+            invocation.arg(*field).arg(*value);
+        }
+        self.run(&invocation).await
+    }
+
+    /// Dead-letters under the lease of `token`; an empty token writes
+    /// without a lease (entries no handler leased).
+    pub(crate) async fn bury(
+        &self,
+        done_key: &str,
+        token: &str,
+        queue: &str,
+        marker_ttl: Duration,
+        record: &[(&str, &[u8])],
+    ) -> Result<bool> {
+        let mut invocation = self.bury.prepare_invoke();
+        invocation
+            .key(done_key)
+            .key(key::dead(queue))
+            .arg(token)
+            .arg(millis(marker_ttl));
+        for (field, value) in record {
+            invocation.arg(*field).arg(*value);
+        }
+        self.run(&invocation).await
+    }
+
+    /// Dead-letters a whole entry and acknowledges it, atomically.
+    pub(crate) async fn dead_letter_entry(
+        &self,
+        queue: &str,
+        entry: &Entry,
+        group: &str,
+        delete: bool,
+        record: &[(&str, &[u8])],
+    ) -> Result<()> {
+        let mut invocation = self.dead.prepare_invoke();
+        invocation
+            .key(key::dead(queue))
+            .key(&entry.stream)
+            .arg(group)
+            .arg(&entry.id)
+            .arg(if delete { "1" } else { "0" });
+        for (field, value) in record {
+            invocation.arg(*field).arg(*value);
+        }
+        self.run::<i64>(&invocation).await.map(|_| ())
+    }
+
+    /// Acknowledges entries of a stream; due-stream entries are also deleted,
+    /// since only one group ever reads them.
+    pub(crate) async fn ack(
+        &self,
+        stream: &str,
+        group: &str,
+        ids: &[&str],
+        delete: bool,
+    ) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("XACK").arg(stream).arg(group).arg(ids).ignore();
+        if delete {
+            pipe.cmd("XDEL").arg(stream).arg(ids).ignore();
+        }
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut connection))
+            .await
+            .map_err(|_| timeout_error(self.timeout))?
+    }
+
+    /// Resets an entry's idle time, so no other worker claims it while a
+    /// handler still runs.
+    pub(crate) async fn touch(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        id: &str,
+    ) -> Result<()> {
+        let _: Value = self
+            .query(
+                redis::cmd("XCLAIM")
+                    .arg(stream)
+                    .arg(group)
+                    .arg(consumer)
+                    .arg(0)
+                    .arg(id)
+                    .arg("JUSTID"),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn promote(
+        &self,
+        queue: &str,
+        group: &str,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<(u64, i64)> {
+        self.run(
+            self.promote
+                .key(key::retries(queue, group))
+                .key(key::due(queue, group))
+                .arg(now_ms)
+                .arg(limit)
+                .arg(key::retry_record_prefix(queue, group)),
+        )
+        .await
+    }
+
+    pub(crate) async fn trim(&self, stream: &str, now_ms: u64, retention: Duration) -> Result<u64> {
+        self.run(self.trim.key(stream).arg(now_ms).arg(millis(retention)))
+            .await
+    }
+
+    /// Creates the group on each stream (and the stream) if missing, from the
+    /// stream's start, so events stored before the first worker are handled.
+    pub(crate) async fn create_groups(&self, streams: &[String], group: &str) -> Result<()> {
+        for stream in streams {
+            let created: Result<Value> = self
+                .query(
+                    redis::cmd("XGROUP")
+                        .arg("CREATE")
+                        .arg(stream)
+                        .arg(group)
+                        .arg("0")
+                        .arg("MKSTREAM"),
+                )
+                .await;
+            match created {
+                Ok(_) => tracing::info!(%stream, %group, "consumer group created"),
+                Err(error) if error.code() == Some("BUSYGROUP") => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims entries idle longer than `min_idle`; returns them with their
+    /// delivery counts, and the ids Redis reports as deleted (lost events).
+    pub(crate) async fn claim_idle(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<(Vec<(Entry, u64)>, Vec<String>)> {
+        let reply: StreamAutoClaimReply = self
+            .query(
+                redis::cmd("XAUTOCLAIM")
+                    .arg(stream)
+                    .arg(group)
+                    .arg(consumer)
+                    .arg(millis(min_idle))
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(count),
+            )
+            .await?;
+        if reply.claimed.is_empty() {
+            return Ok((Vec::new(), reply.deleted_ids));
+        }
+        // Delivery counts of what this consumer now holds.
+        let pending: Vec<(String, String, u64, u64)> = self
+            .query(
+                redis::cmd("XPENDING")
+                    .arg(stream)
+                    .arg(group)
+                    .arg(&reply.claimed[0].id)
+                    .arg(&reply.claimed[reply.claimed.len() - 1].id)
+                    .arg(count)
+                    .arg(consumer),
+            )
+            .await?;
+        let claimed = reply
+            .claimed
+            .into_iter()
+            .map(|entry| {
+                let deliveries = pending
+                    .iter()
+                    .find(|(id, ..)| *id == entry.id)
+                    .map_or(1, |(_, _, _, deliveries)| *deliveries);
+                (to_entry(stream, entry), deliveries)
+            })
+            .collect();
+        Ok((claimed, reply.deleted_ids))
+    }
+}
+
+/// The dedicated connection for blocking reads: a blocking command on the
+/// shared connection would stall every other command.
+pub(crate) struct Reader {
+    client: redis::Client,
+    connection: Option<MultiplexedConnection>,
+    timeout: Duration,
+}
+
+impl Reader {
+    pub(crate) fn new(client: redis::Client, timeout: Duration) -> Self {
+        Self {
+            client,
+            connection: None,
+            timeout,
+        }
+    }
+
+    /// `XREADGROUP ... BLOCK` over `streams`, at most `count` entries.
+    pub(crate) async fn read(
+        &mut self,
+        streams: &[String],
+        group: &str,
+        consumer: &str,
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<Entry>> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(block + self.timeout));
+                self.connection.insert(
+                    self.client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                )
+            }
+        };
+        let mut command = redis::cmd("XREADGROUP");
+        command
+            .arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(millis(block))
+            .arg("STREAMS")
+            .arg(streams);
+        for _ in streams {
+            command.arg(">");
+        }
+        let reply: std::result::Result<Option<StreamReadReply>, _> =
+            command.query_async(connection).await;
+        match reply {
+            Ok(reply) => Ok(reply
+                .map(|reply| {
+                    reply
+                        .keys
+                        .into_iter()
+                        .flat_map(|stream| {
+                            let name = stream.key;
+                            stream
+                                .ids
+                                .into_iter()
+                                .map(move |entry| to_entry(&name, entry))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()),
+            Err(error) => {
+                // Anything but a server's answer (NOGROUP, say) may have left
+                // the connection unusable: start a new one next time.
+                if error.code().is_none() {
+                    self.connection = None;
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+fn to_entry(stream: &str, entry: StreamId) -> Entry {
+    let fields = entry
+        .map
+        .into_iter()
+        .map(|(name, value)| {
+            let bytes = match value {
+                Value::BulkString(bytes) => Bytes::from(bytes),
+                Value::SimpleString(text) => Bytes::from(text.into_bytes()),
+                Value::Int(n) => Bytes::from(n.to_string().into_bytes()),
+                _ => Bytes::new(),
+            };
+            (name, bytes)
+        })
+        .collect();
+    Entry {
+        stream: stream.to_owned(),
+        id: entry.id,
+        fields,
+    }
+}
+
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}

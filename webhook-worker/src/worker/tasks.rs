@@ -1,0 +1,185 @@
+//! The worker's loops: read, reclaim, promote retries, trim.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use webhook_core::layout::key;
+
+use super::Runtime;
+use super::process::{now_ms, process};
+use super::store::Reader;
+
+/// The most entries one read asks for.
+const MAX_BATCH: usize = 256;
+/// The longest the retry scheduler sleeps when it knows of no due time.
+const SCHEDULER_POLL: Duration = Duration::from_millis(250);
+
+/// Reads new entries in batches sized by the free concurrency slots.
+pub(crate) async fn read_loop(
+    rt: Arc<Runtime>,
+    mut reader: Reader,
+    mut stop: watch::Receiver<bool>,
+) {
+    let streams = rt.streams();
+    let mut failures = 0u32;
+    loop {
+        let first = tokio::select! {
+            permit = Arc::clone(&rt.slots).acquire_owned() => match permit { Ok(permit) => permit, Err(_) => return },
+            _ = stop.changed() => return,
+        };
+        let mut permits = vec![first];
+        while permits.len() < MAX_BATCH {
+            match Arc::clone(&rt.slots).try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        let read = reader.read(
+            &streams,
+            &rt.settings.group,
+            &rt.settings.consumer,
+            permits.len(),
+            rt.settings.block,
+        );
+        let result = tokio::select! {
+            result = read => result,
+            _ = stop.changed() => return,
+        };
+        match result {
+            Ok(entries) => {
+                failures = 0;
+                for (entry, permit) in entries.into_iter().zip(permits) {
+                    let rt = Arc::clone(&rt);
+                    tokio::spawn(async move {
+                        process(rt, entry, 1).await;
+                        drop(permit);
+                    });
+                }
+            }
+            Err(error) if error.code() == Some("NOGROUP") => {
+                tracing::warn!(
+                    "the consumer group is missing (Redis restarted without its data?); re-creating it"
+                );
+                if let Err(error) = rt.store.create_groups(&streams, &rt.settings.group).await {
+                    tracing::warn!(%error, "cannot re-create the consumer group");
+                }
+            }
+            Err(error) => {
+                failures += 1;
+                let pause = Duration::from_millis(100 * u64::from(failures.min(20)));
+                tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "cannot read from Redis");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Claims entries that another worker left idle past the visibility
+/// timeout (it crashed, or hangs) and handles them here.
+pub(crate) async fn reclaim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
+    let streams = rt.streams();
+    let every = (rt.visibility / 4).max(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        for stream in &streams {
+            let claimed = rt
+                .store
+                .claim_idle(
+                    stream,
+                    &rt.settings.group,
+                    &rt.settings.consumer,
+                    rt.visibility,
+                    64,
+                )
+                .await;
+            let (entries, deleted) = match claimed {
+                Ok(claimed) => claimed,
+                Err(error) if error.code() == Some("NOGROUP") => continue,
+                Err(error) => {
+                    tracing::warn!(%error, %stream, "cannot claim idle entries");
+                    continue;
+                }
+            };
+            for id in deleted {
+                // The entry left the stream while pending: an event was lost.
+                tracing::error!(%stream, %id, "a pending entry was deleted from the stream before it was handled; the event is lost");
+            }
+            for (entry, deliveries) in entries {
+                let permit = tokio::select! {
+                    permit = Arc::clone(&rt.slots).acquire_owned() => match permit { Ok(permit) => permit, Err(_) => return },
+                    _ = stop.changed() => return,
+                };
+                tracing::info!(%stream, id = %entry.id, deliveries, "claimed an idle entry");
+                let rt = Arc::clone(&rt);
+                tokio::spawn(async move {
+                    process(rt, entry, deliveries).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+/// Moves due retries into the group's due streams; wakes for the next due
+/// time, when this worker schedules a retry, or every 250 ms for retries
+/// other workers scheduled.
+pub(crate) async fn schedule_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let now = now_ms();
+        let mut next_due: Option<u64> = None;
+        for queue in rt.registries.keys() {
+            match rt
+                .store
+                .promote(queue, &rt.settings.group, now, MAX_BATCH)
+                .await
+            {
+                Ok((moved, next)) => {
+                    if moved as usize >= MAX_BATCH {
+                        next_due = Some(now);
+                    } else if let Ok(next) = u64::try_from(next) {
+                        next_due = Some(next_due.map_or(next, |due| due.min(next)));
+                    }
+                }
+                Err(error) => tracing::warn!(%error, %queue, "cannot promote due retries"),
+            }
+        }
+        let wait = next_due
+            .map_or(SCHEDULER_POLL, |due| {
+                Duration::from_millis(due.saturating_sub(now_ms()))
+            })
+            .min(SCHEDULER_POLL);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = rt.retry_scheduled.notified() => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Trims each queue's stream below what every group still needs.
+pub(crate) async fn trim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
+    loop {
+        for queue in rt.registries.keys() {
+            match rt
+                .store
+                .trim(&key::events(queue), now_ms(), rt.settings.retention)
+                .await
+            {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(%queue, removed, "trimmed processed entries"),
+                Err(error) => tracing::warn!(%error, %queue, "cannot trim the stream"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
