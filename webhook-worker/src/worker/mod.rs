@@ -46,19 +46,19 @@ pub use settings::{Unhandled, WorkerArgs, WorkerSettings, default_consumer};
 
 /// A worker ready to run.
 pub struct Worker {
-    runtime: Arc<Runtime>,
+    settings: WorkerSettings,
+    visibility: Duration,
+    registries: HashMap<String, Registry>,
+    state: StateMap,
     client: redis::Client,
 }
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker")
-            .field(
-                "queues",
-                &self.runtime.registries.keys().collect::<Vec<_>>(),
-            )
-            .field("group", &self.runtime.settings.group)
-            .field("consumer", &self.runtime.settings.consumer)
+            .field("queues", &self.registries.keys().collect::<Vec<_>>())
+            .field("group", &self.settings.group)
+            .field("consumer", &self.settings.consumer)
             .finish_non_exhaustive()
     }
 }
@@ -131,7 +131,8 @@ impl Worker {
     /// runs in flight finish for up to the shutdown timeout, and returns;
     /// anything unfinished stays pending for other workers to claim.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
-        let rt = self.runtime;
+        let client = self.client.clone();
+        let rt = Arc::new(self.into_runtime()?);
         let streams = rt.streams();
         tracing::info!(
             queues = ?rt.registries.keys().collect::<Vec<_>>(),
@@ -158,7 +159,7 @@ impl Worker {
             }
             pause = (pause * 2).min(Duration::from_secs(5));
         }
-        let reader = store::Reader::new(self.client, rt.settings.redis_timeout);
+        let reader = store::Reader::new(client, rt.settings.redis_timeout);
         let loops = vec![
             tokio::spawn(tasks::read_loop(Arc::clone(&rt), reader, stop_rx.clone())),
             tokio::spawn(tasks::reclaim_loop(Arc::clone(&rt), stop_rx.clone())),
@@ -360,34 +361,45 @@ impl WorkerBuilder {
                 error,
             }
         })?;
-        let store = store::Store::new(&client, settings.redis_timeout).map_err(|error| {
+        Ok(Worker {
+            settings,
+            visibility,
+            registries,
+            state: self.state,
+            client,
+        })
+    }
+}
+
+impl Worker {
+    /// The shared state of the running worker. Connects lazily, and only
+    /// here, inside the async runtime, so `build` works outside one.
+    fn into_runtime(self) -> Result<Runtime, WorkerError> {
+        let settings = self.settings;
+        let store = store::Store::new(&self.client, settings.redis_timeout).map_err(|error| {
             WorkerError::Redis {
                 url: crate::redact_url(&settings.redis_url),
                 error,
             }
         })?;
         let mut streams = HashMap::new();
-        for queue in &queues {
+        for queue in self.registries.keys() {
             streams.insert(key::events(queue), (queue.clone(), process::Kind::Events));
             streams.insert(
                 key::due(queue, &settings.group),
                 (queue.clone(), process::Kind::Due),
             );
         }
-        let runtime = Runtime {
+        Ok(Runtime {
             slots: Arc::new(Semaphore::new(settings.concurrency)),
             settings,
-            visibility,
-            registries,
+            visibility: self.visibility,
+            registries: self.registries,
             state: Arc::new(self.state),
             store,
             streams,
             tokens: AtomicU64::new(0),
             retry_scheduled: Notify::new(),
-        };
-        Ok(Worker {
-            runtime: Arc::new(runtime),
-            client,
         })
     }
 }
