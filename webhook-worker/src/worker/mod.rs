@@ -132,7 +132,13 @@ impl Worker {
     /// anything unfinished stays pending for other workers to claim.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
         let client = self.client.clone();
-        let rt = Arc::new(self.into_runtime()?);
+        let (acks, ack_queue) = tokio::sync::mpsc::unbounded_channel();
+        let rt = Arc::new(self.into_runtime(acks)?);
+        let acker = tokio::spawn(tasks::ack_loop(
+            rt.store.clone(),
+            rt.settings.group.clone(),
+            ack_queue,
+        ));
         let streams = rt.streams();
         tracing::info!(
             queues = ?rt.registries.keys().collect::<Vec<_>>(),
@@ -179,6 +185,12 @@ impl Worker {
                 "worker stopped with runs still in flight after the shutdown timeout; their entries stay pending and other workers will claim them"
             ),
         }
+        // Send the acknowledgements still queued before returning.
+        let (flushed, done) = tokio::sync::oneshot::channel();
+        if rt.acks.send(tasks::AckMessage::Flush(flushed)).is_ok() {
+            let _ = tokio::time::timeout(rt.settings.redis_timeout, done).await;
+        }
+        acker.abort();
         Ok(())
     }
 }
@@ -374,7 +386,10 @@ impl WorkerBuilder {
 impl Worker {
     /// The shared state of the running worker. Connects lazily, and only
     /// here, inside the async runtime, so `build` works outside one.
-    fn into_runtime(self) -> Result<Runtime, WorkerError> {
+    fn into_runtime(
+        self,
+        acks: tokio::sync::mpsc::UnboundedSender<tasks::AckMessage>,
+    ) -> Result<Runtime, WorkerError> {
         let settings = self.settings;
         let store = store::Store::new(&self.client, settings.redis_timeout).map_err(|error| {
             WorkerError::Redis {
@@ -400,6 +415,7 @@ impl Worker {
             streams,
             tokens: AtomicU64::new(0),
             retry_scheduled: Notify::new(),
+            acks,
         })
     }
 }
@@ -415,6 +431,7 @@ pub(crate) struct Runtime {
     streams: HashMap<String, (String, process::Kind)>,
     tokens: AtomicU64,
     pub(crate) retry_scheduled: Notify,
+    acks: tokio::sync::mpsc::UnboundedSender<tasks::AckMessage>,
 }
 
 impl Runtime {
@@ -427,6 +444,18 @@ impl Runtime {
 
     pub(crate) fn stream_kind(&self, stream: &str) -> Option<(String, process::Kind)> {
         self.streams.get(stream).cloned()
+    }
+
+    /// Queues a settled entry for acknowledgement (sent in batches).
+    pub(crate) fn acknowledge(&self, stream: &str, id: &str, delete: bool) {
+        let message = tasks::AckMessage::Ack {
+            stream: stream.to_owned(),
+            id: id.to_owned(),
+            delete,
+        };
+        if self.acks.send(message).is_err() {
+            tracing::warn!(%id, "acknowledgements have stopped; the entry will be claimed again and its handlers found done");
+        }
     }
 
     /// A lease token unique to this run of this worker.

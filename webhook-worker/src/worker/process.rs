@@ -314,18 +314,7 @@ fn record_has(record: &[(&str, &[u8])], name: &str) -> bool {
 }
 
 async fn ack(rt: &Runtime, kind: Kind, entry: &Entry) {
-    if let Err(error) = rt
-        .store
-        .ack(
-            &entry.stream,
-            &rt.settings.group,
-            &[&entry.id],
-            kind == Kind::Due,
-        )
-        .await
-    {
-        tracing::warn!(%error, id = %entry.id, "cannot acknowledge; the entry will be claimed again and its done handlers skipped");
-    }
+    rt.acknowledge(&entry.stream, &entry.id, kind == Kind::Due);
 }
 
 fn field_text(entry: &Entry, name: &str) -> Option<String> {

@@ -1,14 +1,15 @@
 //! The worker's loops: read, reclaim, promote retries, trim.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use webhook_core::layout::key;
 
 use super::Runtime;
 use super::process::{now_ms, process};
-use super::store::Reader;
+use super::store::{Reader, Store};
 
 /// The most entries one read asks for.
 const MAX_BATCH: usize = 256;
@@ -180,6 +181,57 @@ pub(crate) async fn trim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>)
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// A settled entry to acknowledge, or a request to confirm that everything
+/// sent before it was acknowledged.
+pub(crate) enum AckMessage {
+    Ack {
+        stream: String,
+        id: String,
+        delete: bool,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+/// The most acknowledgements sent in one batch.
+const MAX_ACKS: usize = 1024;
+
+/// Acknowledges settled entries in batches: whatever queued up while the
+/// previous batch was in flight goes in one `XACK` per stream. Delaying an
+/// acknowledgement is safe: the entry's handlers are already settled, so a
+/// redelivery only finds them done.
+pub(crate) async fn ack_loop(
+    store: Store,
+    group: String,
+    mut messages: mpsc::UnboundedReceiver<AckMessage>,
+) {
+    while let Some(first) = messages.recv().await {
+        let mut batch: BTreeMap<(String, bool), Vec<String>> = BTreeMap::new();
+        let mut flushed = Vec::new();
+        let mut take = |message| match message {
+            AckMessage::Ack { stream, id, delete } => {
+                batch.entry((stream, delete)).or_default().push(id)
+            }
+            AckMessage::Flush(done) => flushed.push(done),
+        };
+        take(first);
+        for _ in 1..MAX_ACKS {
+            match messages.try_recv() {
+                Ok(message) => take(message),
+                Err(_) => break,
+            }
+        }
+        for ((stream, delete), ids) in batch {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            if let Err(error) = store.ack(&stream, &group, &ids, delete).await {
+                tracing::warn!(%error, %stream, entries = ids.len(), "cannot acknowledge; those entries will be claimed again and their handlers found done");
+            }
+        }
+        for done in flushed {
+            let _ = done.send(());
         }
     }
 }

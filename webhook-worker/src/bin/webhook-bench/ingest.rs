@@ -1,24 +1,12 @@
-//! The benchmark: the ingest against Redis's own limit, on this machine, in
-//! one run.
-//!
-//! `cargo run --release -p webhook-worker --bin webhook-bench [-- --quick]`
-//!
-//! Starts its own `redis-server` (persistence off, then AOF `everysec`),
-//! runs the ingest in this process, and drives it with a built-in HTTP/1.1
-//! load generator over keep-alive connections: signed 1 KiB GitHub
-//! deliveries with distinct delivery ids. Beside it, `redis-benchmark` runs
-//! the exact script call one request costs (`EVALSHA` of the ingest script:
-//! dedupe `GET` + `XLEN` + `XADD` + `SET`) at the same concurrency. Prints a
-//! Markdown table; numbers are never asserted.
+//! The ingest under load, beside `redis-benchmark` running the same script.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use clap::Parser;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -28,67 +16,12 @@ use webhook_core::layout::script;
 use webhook_core::signature::{Provider, Verifier};
 use webhook_worker::ingest::{Ingest, IngestSettings, serve_on};
 
-#[derive(Parser)]
-#[command(about = "Measure the ingest beside Redis's own limit")]
-struct Args {
-    /// A short run (seconds, not minutes) that only checks the benchmark works.
-    #[arg(long)]
-    quick: bool,
-    /// Concurrent connections (and redis-benchmark clients).
-    #[arg(long, default_value_t = 50)]
-    connections: usize,
-    /// Seconds of load per ingest measurement.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
-    /// Write the table to this file too.
-    #[arg(long)]
-    output: Option<std::path::PathBuf>,
-}
+use crate::redis_server::BenchRedis;
+use crate::{BODY_BYTES, Measured};
 
 const SECRET: &str = "bench-secret";
-const BODY_BYTES: usize = 1024;
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let seconds = if args.quick { 1 } else { args.seconds };
-    let mut rows = Vec::new();
-    for (label, extra) in [
-        ("no persistence", &[][..]),
-        (
-            "AOF everysec",
-            &["--appendonly", "yes", "--appendfsync", "everysec"][..],
-        ),
-    ] {
-        let redis = BenchRedis::start(extra)?;
-        let ingest = measure_ingest(&redis, args.connections, Duration::from_secs(seconds))?;
-        redis.flush()?;
-        let limit = redis_benchmark(
-            &redis,
-            args.connections,
-            if args.quick { 20_000 } else { 200_000 },
-        )?;
-        rows.push((label, ingest, limit));
-    }
-    let table = render(&rows, args.connections);
-    #[allow(clippy::print_stdout)] // the table is the program's output
-    {
-        println!("{table}");
-    }
-    if let Some(path) = args.output {
-        std::fs::write(&path, &table).with_context(|| format!("write {}", path.display()))?;
-    }
-    Ok(())
-}
-
-struct Measured {
-    requests_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    p999_ms: f64,
-    errors: u64,
-}
-
-fn measure_ingest(
+pub(crate) fn measure_ingest(
     redis: &BenchRedis,
     connections: usize,
     duration: Duration,
@@ -247,7 +180,7 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut [u8]) -> anyhow::Res
 }
 
 /// `redis-benchmark` running the ingest script with a 1 KiB body.
-fn redis_benchmark(
+pub(crate) fn redis_benchmark(
     redis: &BenchRedis,
     clients: usize,
     requests: usize,
@@ -321,97 +254,4 @@ fn redis_benchmark(
         p999_ms: f64::NAN,
         errors: 0,
     })
-}
-
-fn render(rows: &[(&str, Measured, Measured)], connections: usize) -> String {
-    let mut out = format!(
-        "Ingest of signed 1 KiB GitHub deliveries at {connections} keep-alive connections, beside \
-         `redis-benchmark` running the same script call (`EVALSHA` ingest.lua: GET + XLEN + XADD + SET) \
-         with {connections} clients. Server, load generator and Redis share this machine ({} cores).\n\n\
-         | Redis | ingest req/s | p50 ms | p99 ms | p99.9 ms | non-200 | redis-benchmark req/s | its p50 ms | its p99 ms | ingest / limit |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    for (label, ingest, limit) in rows {
-        out.push_str(&format!(
-            "| {label} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} | {:.0}% |\n",
-            ingest.requests_per_sec,
-            ingest.p50_ms,
-            ingest.p99_ms,
-            ingest.p999_ms,
-            ingest.errors,
-            limit.requests_per_sec,
-            limit.p50_ms,
-            limit.p99_ms,
-            100.0 * ingest.requests_per_sec / limit.requests_per_sec
-        ));
-    }
-    out
-}
-
-/// The benchmark's own `redis-server`.
-struct BenchRedis {
-    child: Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl BenchRedis {
-    fn start(extra: &[&str]) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let dir = std::env::temp_dir().join(format!("webhook-bench-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args(["--dir", &dir.display().to_string()])
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .context("start redis-server (install it: apt-get install redis-server)")?;
-        let redis = Self { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while redis.cli::<String>(&["PING"]).is_err() {
-            if Instant::now() > deadline {
-                bail!("redis-server did not start on port {port}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn cli<T: redis::FromRedisValue>(&self, args: &[&str]) -> anyhow::Result<T> {
-        let mut connection = redis::Client::open(self.url())?.get_connection()?;
-        let mut command = redis::cmd(args[0]);
-        for arg in &args[1..] {
-            command.arg(*arg);
-        }
-        Ok(command.query(&mut connection)?)
-    }
-
-    fn flush(&self) -> anyhow::Result<()> {
-        self.cli::<String>(&["FLUSHALL"]).map(|_| ())
-    }
-}
-
-impl Drop for BenchRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
