@@ -113,11 +113,13 @@ pub mod script {
     /// envelope's field/value pairs. Returns `{"accepted", stream id}`,
     /// `{"duplicate", stream id of the first}` or `{"full"}`.
     pub const INGEST: &str = include_str!("scripts/ingest.lua");
-    /// Takes the lease of a handler for an event: `ok`, `done`, `dead` or `busy`.
+    /// Takes the leases of handlers for events, many in one call: per key
+    /// `ok`, `done`, `dead` or `busy`.
     pub const LEASE: &str = include_str!("scripts/lease.lua");
     /// Extends a lease still held with the token: `1`, else `0`.
     pub const RENEW: &str = include_str!("scripts/renew.lua");
-    /// Marks a handler done for an event if the lease is still held: `1`/`0`.
+    /// Marks handlers done for events where the lease is still held, many in
+    /// one call: per key `1`/`0`.
     pub const COMPLETE: &str = include_str!("scripts/complete.lua");
     /// Records a retry and releases the lease, if still held: `1`/`0`.
     pub const SCHEDULE: &str = include_str!("scripts/schedule.lua");

@@ -21,6 +21,16 @@ pub mod worker;
 pub use signal::shutdown_signal;
 pub use webhook_core;
 
+/// A Redis client for `url` whose connections disable Nagle's algorithm:
+/// the ingest and the worker send small commands and wait for each answer,
+/// so delayed small packets would add latency to every event.
+pub fn redis_client(url: &str) -> redis::RedisResult<redis::Client> {
+    use redis::IntoConnectionInfo as _;
+    let info = url.into_connection_info()?;
+    let tcp = info.tcp_settings().clone().set_nodelay(true);
+    redis::Client::open(info.set_tcp_settings(tcp))
+}
+
 /// `url` with any password replaced by `***`, for logs and errors.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -1,12 +1,18 @@
--- Take the lease of one handler for one event.
--- KEYS[1] done key; ARGV[1] token, ARGV[2] lease ms
--- Returns 'ok' (leased to this token), 'done', 'dead', or 'busy' (another live lease).
-local value = redis.call('GET', KEYS[1])
-if value == 'done' or value == 'dead' then
-  return value
+-- Take the leases of handlers for events, one per key, in one call.
+-- KEYS[i] a done key; ARGV[1] lease ms, ARGV[i + 1] the token for KEYS[i]
+-- Returns, per key: 'ok' (leased to that token), 'done', 'dead', or 'busy'
+-- (another live lease).
+local out = {}
+for i, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  local lease = 'lease:' .. ARGV[i + 1]
+  if value == 'done' or value == 'dead' then
+    out[i] = value
+  elseif value and value ~= lease then
+    out[i] = 'busy'
+  else
+    redis.call('SET', key, lease, 'PX', ARGV[1])
+    out[i] = 'ok'
+  end
 end
-if value and value ~= 'lease:' .. ARGV[1] then
-  return 'busy'
-end
-redis.call('SET', KEYS[1], 'lease:' .. ARGV[1], 'PX', ARGV[2])
-return 'ok'
+return out

@@ -47,7 +47,7 @@ impl Store {
         dedupe_ttl: Duration,
         max_backlog: u64,
     ) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
+        let client = crate::redis_client(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))

@@ -133,7 +133,14 @@ impl Worker {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
         let client = self.client.clone();
         let (acks, ack_queue) = tokio::sync::mpsc::unbounded_channel();
-        let rt = Arc::new(self.into_runtime(acks)?);
+        let (settles, settle_queue) = tokio::sync::mpsc::unbounded_channel();
+        let rt = Arc::new(self.into_runtime(acks, settles)?);
+        let settler = tokio::spawn(tasks::settle_loop(
+            rt.store.clone(),
+            rt.visibility,
+            rt.settings.done_ttl,
+            settle_queue,
+        ));
         let acker = tokio::spawn(tasks::ack_loop(
             rt.store.clone(),
             rt.settings.group.clone(),
@@ -191,6 +198,7 @@ impl Worker {
             let _ = tokio::time::timeout(rt.settings.redis_timeout, done).await;
         }
         acker.abort();
+        settler.abort();
         Ok(())
     }
 }
@@ -367,12 +375,11 @@ impl WorkerBuilder {
             Some(visibility) => visibility,
             None => (longest.0 + Duration::from_secs(30)).max(Duration::from_secs(60)),
         };
-        let client = redis::Client::open(settings.redis_url.as_str()).map_err(|error| {
-            WorkerError::Redis {
+        let client =
+            crate::redis_client(&settings.redis_url).map_err(|error| WorkerError::Redis {
                 url: crate::redact_url(&settings.redis_url),
                 error,
-            }
-        })?;
+            })?;
         Ok(Worker {
             settings,
             visibility,
@@ -389,6 +396,7 @@ impl Worker {
     fn into_runtime(
         self,
         acks: tokio::sync::mpsc::UnboundedSender<tasks::AckMessage>,
+        settles: tokio::sync::mpsc::UnboundedSender<tasks::Settle>,
     ) -> Result<Runtime, WorkerError> {
         let settings = self.settings;
         let store = store::Store::new(&self.client, settings.redis_timeout).map_err(|error| {
@@ -416,6 +424,7 @@ impl Worker {
             tokens: AtomicU64::new(0),
             retry_scheduled: Notify::new(),
             acks,
+            settles,
         })
     }
 }
@@ -432,6 +441,7 @@ pub(crate) struct Runtime {
     tokens: AtomicU64,
     pub(crate) retry_scheduled: Notify,
     acks: tokio::sync::mpsc::UnboundedSender<tasks::AckMessage>,
+    settles: tokio::sync::mpsc::UnboundedSender<tasks::Settle>,
 }
 
 impl Runtime {
@@ -456,6 +466,34 @@ impl Runtime {
         if self.acks.send(message).is_err() {
             tracing::warn!(%id, "acknowledgements have stopped; the entry will be claimed again and its handlers found done");
         }
+    }
+
+    /// Takes the lease of one handler for one event (batched with others);
+    /// `None` when Redis could not be asked.
+    pub(crate) async fn lease(&self, queue: &str, key: &str, token: &str) -> Option<store::Lease> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = tasks::Settle::Lease {
+            queue: queue.to_owned(),
+            key: key.to_owned(),
+            token: token.to_owned(),
+            reply,
+        };
+        self.settles.send(request).ok()?;
+        answer.await.ok().flatten()
+    }
+
+    /// Records one handler's success if its lease still holds (batched);
+    /// `Some(false)` when the lease was lost, `None` when Redis could not be asked.
+    pub(crate) async fn complete(&self, queue: &str, key: &str, token: &str) -> Option<bool> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = tasks::Settle::Complete {
+            queue: queue.to_owned(),
+            key: key.to_owned(),
+            token: token.to_owned(),
+            reply,
+        };
+        self.settles.send(request).ok()?;
+        answer.await.ok().flatten()
     }
 
     /// A lease token unique to this run of this worker.

@@ -126,14 +126,10 @@ async fn run_one(
     let idempotency = IdempotencyKey::new(&envelope.source, handler.name(), &envelope.id);
     let done_key = key::done(queue, &rt.settings.group, &idempotency);
     let token = rt.next_token();
-    match rt.store.lease(&done_key, &token, rt.visibility).await {
-        Ok(Lease::Taken) => {}
-        Ok(Lease::Done | Lease::Dead) => return true,
-        Ok(Lease::Busy) => return false,
-        Err(error) => {
-            tracing::warn!(%error, handler = handler.name(), "cannot take the lease; the entry stays pending");
-            return false;
-        }
+    match rt.lease(queue, &done_key, &token).await {
+        Some(Lease::Taken) => {}
+        Some(Lease::Done | Lease::Dead) => return true,
+        Some(Lease::Busy) | None => return false,
     }
     let context = HandlerContext::new(Arc::clone(envelope), Arc::clone(&rt.state), handler.name());
     let outcome = with_heartbeat(rt, invoke(handler, context), &done_key, &token, entry).await;
@@ -145,24 +141,24 @@ async fn run_one(
     };
     let settled = match outcome {
         Outcome::Succeeded => {
-            let result = rt
-                .store
-                .complete(&done_key, &token, rt.settings.done_ttl)
-                .await;
             tracing::debug!(handler = handler.name(), event_id = %envelope.id, attempt = envelope.attempt, "handler succeeded");
-            result
+            // A Redis failure was already logged by the batch.
+            rt.complete(queue, &done_key, &token).await.ok_or(None)
         }
         Outcome::Failed(failure) => {
-            settle_failure(rt, &fields, &done_key, &token, &failure, first_failed_at).await
+            settle_failure(rt, &fields, &done_key, &token, &failure, first_failed_at)
+                .await
+                .map_err(Some)
         }
     };
     match settled {
         Ok(true) => true,
+        Err(None) => false,
         Ok(false) => {
             tracing::warn!(handler = handler.name(), event_id = %envelope.id, "the lease expired and another worker took it over; not settling");
             false
         }
-        Err(error) => {
+        Err(Some(error)) => {
             tracing::warn!(%error, handler = handler.name(), event_id = %envelope.id, "cannot record the outcome; the entry stays pending and will run again");
             false
         }

@@ -87,21 +87,27 @@ impl Store {
             .map_err(|_| timeout_error(self.timeout))?
     }
 
-    pub(crate) async fn lease(
+    /// Takes the leases of `(done key, token)` pairs of one queue at once.
+    pub(crate) async fn lease_many(
         &self,
-        done_key: &str,
-        token: &str,
+        items: &[(String, String)],
         lease: Duration,
-    ) -> Result<Lease> {
-        let reply: String = self
-            .run(self.lease.key(done_key).arg(token).arg(millis(lease)))
-            .await?;
-        Ok(match reply.as_str() {
-            "ok" => Lease::Taken,
-            "done" => Lease::Done,
-            "dead" => Lease::Dead,
-            _ => Lease::Busy,
-        })
+    ) -> Result<Vec<Lease>> {
+        let mut invocation = self.lease.prepare_invoke();
+        invocation.arg(millis(lease));
+        for (key, token) in items {
+            invocation.key(key).arg(token);
+        }
+        let replies: Vec<String> = self.run(&invocation).await?;
+        Ok(replies
+            .iter()
+            .map(|reply| match reply.as_str() {
+                "ok" => Lease::Taken,
+                "done" => Lease::Done,
+                "dead" => Lease::Dead,
+                _ => Lease::Busy,
+            })
+            .collect())
     }
 
     pub(crate) async fn renew(&self, done_key: &str, token: &str, lease: Duration) -> Result<bool> {
@@ -109,14 +115,20 @@ impl Store {
             .await
     }
 
-    pub(crate) async fn complete(
+    /// Marks `(done key, token)` pairs of one queue done where the token
+    /// still holds the lease; `true` for each one marked.
+    pub(crate) async fn complete_many(
         &self,
-        done_key: &str,
-        token: &str,
+        items: &[(String, String)],
         ttl: Duration,
-    ) -> Result<bool> {
-        self.run(self.complete.key(done_key).arg(token).arg(millis(ttl)))
-            .await
+    ) -> Result<Vec<bool>> {
+        let mut invocation = self.complete.prepare_invoke();
+        invocation.arg(millis(ttl));
+        for (key, token) in items {
+            invocation.key(key).arg(token);
+        }
+        let replies: Vec<i64> = self.run(&invocation).await?;
+        Ok(replies.into_iter().map(|r| r == 1).collect())
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -9,7 +9,7 @@ use webhook_core::layout::key;
 
 use super::Runtime;
 use super::process::{now_ms, process};
-use super::store::{Reader, Store};
+use super::store::{Lease, Reader, Store};
 
 /// The most entries one read asks for.
 const MAX_BATCH: usize = 256;
@@ -232,6 +232,135 @@ pub(crate) async fn ack_loop(
         }
         for done in flushed {
             let _ = done.send(());
+        }
+    }
+}
+
+/// A lease to take or a success to record, waiting to go to Redis in one
+/// script call with the others of its queue.
+pub(crate) enum Settle {
+    Lease {
+        queue: String,
+        key: String,
+        token: String,
+        reply: oneshot::Sender<Option<Lease>>,
+    },
+    Complete {
+        queue: String,
+        key: String,
+        token: String,
+        reply: oneshot::Sender<Option<bool>>,
+    },
+}
+
+/// The most leases or completions sent in one script call.
+const MAX_SETTLES: usize = 512;
+
+type Waiting<T> = BTreeMap<String, Vec<(String, String, oneshot::Sender<Option<T>>)>>;
+
+/// Takes leases and records successes in batches: what queued up while the
+/// previous batch was in flight goes in one script call per queue, so a
+/// busy worker spends a few Redis calls per batch rather than two per event.
+/// Each item is still checked against its own token inside the script.
+pub(crate) async fn settle_loop(
+    store: Store,
+    lease: Duration,
+    done_ttl: Duration,
+    mut requests: mpsc::UnboundedReceiver<Settle>,
+) {
+    while let Some(first) = requests.recv().await {
+        let mut leases: Waiting<Lease> = BTreeMap::new();
+        let mut completes: Waiting<bool> = BTreeMap::new();
+        let mut take = |request| match request {
+            Settle::Lease {
+                queue,
+                key,
+                token,
+                reply,
+            } => leases.entry(queue).or_default().push((key, token, reply)),
+            Settle::Complete {
+                queue,
+                key,
+                token,
+                reply,
+            } => completes
+                .entry(queue)
+                .or_default()
+                .push((key, token, reply)),
+        };
+        take(first);
+        for _ in 1..MAX_SETTLES {
+            match requests.try_recv() {
+                Ok(request) => take(request),
+                Err(_) => break,
+            }
+        }
+        let lease_calls = leases.into_values().map(|waiting| {
+            let store = store.clone();
+            async move {
+                let (items, replies) = split(waiting);
+                answer(
+                    store.lease_many(&items, lease).await,
+                    replies,
+                    "take leases",
+                );
+            }
+        });
+        let complete_calls = completes.into_values().map(|waiting| {
+            let store = store.clone();
+            async move {
+                let (items, replies) = split(waiting);
+                answer(
+                    store.complete_many(&items, done_ttl).await,
+                    replies,
+                    "record successes",
+                );
+            }
+        });
+        futures_util::future::join(
+            futures_util::future::join_all(lease_calls),
+            futures_util::future::join_all(complete_calls),
+        )
+        .await;
+    }
+}
+
+#[allow(clippy::type_complexity)]
+fn split<T>(
+    waiting: Vec<(String, String, oneshot::Sender<Option<T>>)>,
+) -> (Vec<(String, String)>, Vec<oneshot::Sender<Option<T>>>) {
+    waiting
+        .into_iter()
+        .map(|(key, token, reply)| ((key, token), reply))
+        .unzip()
+}
+
+fn answer<T>(
+    result: redis::RedisResult<Vec<T>>,
+    replies: Vec<oneshot::Sender<Option<T>>>,
+    what: &str,
+) {
+    match result {
+        Ok(values) if values.len() == replies.len() => {
+            for (reply, value) in replies.into_iter().zip(values) {
+                let _ = reply.send(Some(value));
+            }
+        }
+        Ok(values) => {
+            tracing::error!(
+                expected = replies.len(),
+                got = values.len(),
+                "cannot {what}: the script answered a wrong number of items"
+            );
+            for reply in replies {
+                let _ = reply.send(None);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, items = replies.len(), "cannot {what}; those entries stay pending and run again");
+            for reply in replies {
+                let _ = reply.send(None);
+            }
         }
     }
 }

@@ -48,7 +48,7 @@ pub(crate) fn measure_drain(
     redis.cli::<String>(&["CONFIG", "RESETSTAT"])?;
     HANDLED.store(0, Ordering::Relaxed);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .build()?;
     let elapsed = runtime.block_on(async {

@@ -35,6 +35,9 @@ struct Args {
     /// Seconds of load per ingest measurement.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Run only one part: `ingest` or `drain` (for profiling).
+    #[arg(long, value_parser = ["ingest", "drain"])]
+    only: Option<String>,
     /// Write the tables to this file too.
     #[arg(long)]
     output: Option<std::path::PathBuf>,
@@ -54,6 +57,7 @@ pub(crate) struct Measured {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let seconds = if args.quick { 1 } else { args.seconds };
+    let part = |name: &str| args.only.as_deref().is_none_or(|only| only == name);
     let mut rows = Vec::new();
     for (label, extra) in [
         ("no persistence", &[][..]),
@@ -62,6 +66,9 @@ fn main() -> anyhow::Result<()> {
             &["--appendonly", "yes", "--appendfsync", "everysec"][..],
         ),
     ] {
+        if !part("ingest") {
+            break;
+        }
         let redis = BenchRedis::start(extra)?;
         let measured =
             ingest::measure_ingest(&redis, args.connections, Duration::from_secs(seconds))?;
@@ -80,7 +87,7 @@ fn main() -> anyhow::Result<()> {
     } else {
         &[(20_000, 1), (100_000, 64), (100_000, 256)]
     };
-    for &(events, concurrency) in runs {
+    for &(events, concurrency) in runs.iter().filter(|_| part("drain")) {
         drains.push(drain::measure_drain(&redis, events, concurrency)?);
     }
     let report = format!(
@@ -127,7 +134,7 @@ fn render_ingest(rows: &[(&str, Measured, Measured)], connections: usize) -> Str
 fn render_drain(drains: &[drain::Drained]) -> String {
     let mut out = String::from(
         "Worker drain: queued 1 KiB events through a no-op handler (Redis without persistence, \
-         worker in this process), until every entry is acknowledged. Commands per event count \
+         worker in this process on a one-thread runtime), until every entry is acknowledged. Commands per event count \
          what the worker sends and, inside its scripts, what they run (`get`, `set`).\n\n\
          | events | concurrency | events/s | Redis commands per event |\n|---|---|---|---|\n",
     );
