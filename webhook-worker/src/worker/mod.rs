@@ -471,28 +471,33 @@ impl Runtime {
     /// Takes the lease of one handler for one event (batched with others);
     /// `None` when Redis could not be asked.
     pub(crate) async fn lease(&self, queue: &str, key: &str, token: &str) -> Option<store::Lease> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let request = tasks::Settle::Lease {
+        self.ask(|reply| tasks::Settle::Lease {
             queue: queue.to_owned(),
             key: key.to_owned(),
             token: token.to_owned(),
             reply,
-        };
-        self.settles.send(request).ok()?;
-        answer.await.ok().flatten()
+        })
+        .await
     }
 
     /// Records one handler's success if its lease still holds (batched);
     /// `Some(false)` when the lease was lost, `None` when Redis could not be asked.
     pub(crate) async fn complete(&self, queue: &str, key: &str, token: &str) -> Option<bool> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let request = tasks::Settle::Complete {
+        self.ask(|reply| tasks::Settle::Complete {
             queue: queue.to_owned(),
             key: key.to_owned(),
             token: token.to_owned(),
             reply,
-        };
-        self.settles.send(request).ok()?;
+        })
+        .await
+    }
+
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(tokio::sync::oneshot::Sender<Option<T>>) -> tasks::Settle,
+    ) -> Option<T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.settles.send(request(reply)).ok()?;
         answer.await.ok().flatten()
     }
 
