@@ -14,6 +14,7 @@
 
 mod drain;
 mod ingest;
+mod latency;
 mod redis_server;
 
 use std::time::Duration;
@@ -36,7 +37,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Run only one part: `ingest` or `drain` (for profiling).
-    #[arg(long, value_parser = ["ingest", "drain"])]
+    #[arg(long, value_parser = ["ingest", "drain", "latency"])]
     only: Option<String>,
     /// Write the tables to this file too.
     #[arg(long)]
@@ -90,10 +91,22 @@ fn main() -> anyhow::Result<()> {
     for &(events, concurrency) in runs.iter().filter(|_| part("drain")) {
         drains.push(drain::measure_drain(&redis, events, concurrency)?);
     }
+    let mut latencies = Vec::new();
+    if part("latency") {
+        let seconds = if args.quick { 2 } else { 10 };
+        let retries = if args.quick { 20 } else { 200 };
+        latencies.push(latency::measure_latency(
+            &redis,
+            2_000,
+            Duration::from_secs(seconds),
+            retries,
+        )?);
+    }
     let report = format!(
-        "{}\n{}",
+        "{}\n{}\n{}",
         render_ingest(&rows, args.connections),
-        render_drain(&drains)
+        render_drain(&drains),
+        render_latency(&latencies)
     );
     #[allow(clippy::print_stdout)] // the report is the program's output
     {
@@ -152,6 +165,31 @@ fn render_drain(drains: &[drain::Drained]) -> String {
             drain.concurrency,
             drain.events_per_sec,
             detail.join(", ")
+        ));
+    }
+    out
+}
+
+fn render_latency(rows: &[latency::Latency]) -> String {
+    let mut out = String::from(
+        "End to end: signed requests sent at a steady rate over 8 keep-alive connections, through \
+         the ingest to a no-op handler (ingest and worker in this process, Redis without \
+         persistence), timed from the client's send to the handler's start. Retry lateness: \
+         handlers that ask for a retry after 200 ms, timed from the failure plus 200 ms to the \
+         retry's start.\n\n\
+         | rate/s | events | p50 ms | p99 ms | retries | retry lateness p50 ms | p99 ms |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} | {} | {:.1} | {:.1} |\n",
+            row.rate,
+            row.samples,
+            row.p50_ms,
+            row.p99_ms,
+            row.retry_samples,
+            row.retry_p50_ms,
+            row.retry_p99_ms
         ));
     }
     out
