@@ -58,7 +58,7 @@ pub mod extra {
 /// |---|---|---|
 /// | `webhook:{q}:events` | stream | verified events (the [`field`]s) |
 /// | `webhook:{q}:seen:<source>:<event id>` | string, TTL | ingest dedupe: the stream id of the stored event |
-/// | `webhook:{q}:done:<group>:<idempotency key>` | string, TTL | `lease:<token>` while a worker runs the handler, `done` after it succeeded, `dead` after it was dead-lettered |
+/// | `webhook:{q}:done:<group>:<idempotency key>` | string, TTL | `lease:<token>` while a worker runs the handler, `retry:<attempt>` while a retry is scheduled, `done` after it succeeded, `dead` after it was dead-lettered |
 /// | `webhook:{q}:retry:<group>` | sorted set | retry ids scored by due time (Unix ms) |
 /// | `webhook:{q}:retry:<group>:<retry id>` | hash | the retry: envelope fields plus [`extra`] fields |
 /// | `webhook:{q}:due:<group>` | stream | retries that came due, read by that group only |
@@ -114,14 +114,15 @@ pub mod script {
     /// `{"duplicate", stream id of the first}` or `{"full"}`.
     pub const INGEST: &str = include_str!("scripts/ingest.lua");
     /// Takes the leases of handlers for events, many in one call: per key
-    /// `ok`, `done`, `dead` or `busy`.
+    /// `ok`, `done`, `dead`, `scheduled` or `busy`.
     pub const LEASE: &str = include_str!("scripts/lease.lua");
     /// Extends a lease still held with the token: `1`, else `0`.
     pub const RENEW: &str = include_str!("scripts/renew.lua");
     /// Marks handlers done for events where the lease is still held, many in
     /// one call: per key `1`/`0`.
     pub const COMPLETE: &str = include_str!("scripts/complete.lua");
-    /// Records a retry and releases the lease, if still held: `1`/`0`.
+    /// Records a retry and marks the handler `retry:<attempt>`, if the lease
+    /// is still held: `1`/`0`.
     pub const SCHEDULE: &str = include_str!("scripts/schedule.lua");
     /// Writes a dead letter and marks the handler dead, if the lease is still held: `1`/`0`.
     pub const BURY: &str = include_str!("scripts/bury.lua");

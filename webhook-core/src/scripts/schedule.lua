@@ -1,11 +1,14 @@
--- Record a retry durably and release the lease, only if this token holds it.
+-- Record a retry durably, only if this token holds the lease, and mark the
+-- handler 'retry:<attempt>' so only that retry may run it next: a
+-- redelivery of the original entry finds it scheduled, not free.
 -- KEYS[1] done key, KEYS[2] retry sorted set, KEYS[3] retry record
--- ARGV[1] token, ARGV[2] due ms, ARGV[3] retry id, ARGV[4..] record field/value pairs
+-- ARGV[1] token, ARGV[2] due ms, ARGV[3] retry id, ARGV[4] marker
+-- ('retry:<attempt>'), ARGV[5] marker TTL ms, ARGV[6..] record field/value pairs
 if redis.call('GET', KEYS[1]) ~= 'lease:' .. ARGV[1] then
   return 0
 end
 redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], unpack(ARGV, 4))
+redis.call('HSET', KEYS[3], unpack(ARGV, 6))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
 return 1

@@ -1,7 +1,8 @@
 -- Trim a stream below the oldest entry any consumer group still needs:
 -- for each group, its oldest pending entry, or, when nothing is pending,
--- the entry after the last one it was given. Entries newer than the
--- retention window stay too. A stream without groups is not trimmed.
+-- the last one it was given (kept, so no id arithmetic is needed). Entries
+-- newer than the retention window stay too. A stream without groups is not
+-- trimmed.
 -- KEYS[1] stream; ARGV[1] now ms, ARGV[2] retention ms
 -- Returns the number of entries removed.
 local function parse(id)
@@ -27,8 +28,7 @@ for _, group in ipairs(groups) do
   if tonumber(info['pending']) > 0 then
     keep = redis.call('XPENDING', KEYS[1], info['name'])[2]
   else
-    local ms, seq = parse(info['last-delivered-id'])
-    keep = ms .. '-' .. (seq + 1)
+    keep = info['last-delivered-id']
   end
   if less(keep, minid) then
     minid = keep

@@ -422,6 +422,7 @@ impl Worker {
             store,
             streams,
             tokens: AtomicU64::new(0),
+            nonce: webhook_core::Envelope::generate_id(),
             retry_scheduled: Notify::new(),
             acks,
             settles,
@@ -439,6 +440,7 @@ pub(crate) struct Runtime {
     pub(crate) slots: Arc<Semaphore>,
     streams: HashMap<String, (String, process::Kind)>,
     tokens: AtomicU64,
+    nonce: String,
     pub(crate) retry_scheduled: Notify,
     acks: tokio::sync::mpsc::UnboundedSender<tasks::AckMessage>,
     settles: tokio::sync::mpsc::UnboundedSender<tasks::Settle>,
@@ -470,11 +472,18 @@ impl Runtime {
 
     /// Takes the lease of one handler for one event (batched with others);
     /// `None` when Redis could not be asked.
-    pub(crate) async fn lease(&self, queue: &str, key: &str, token: &str) -> Option<store::Lease> {
+    pub(crate) async fn lease(
+        &self,
+        queue: &str,
+        key: &str,
+        token: &str,
+        carried: String,
+    ) -> Option<store::Lease> {
         self.ask(|reply| tasks::Settle::Lease {
             queue: queue.to_owned(),
             key: key.to_owned(),
             token: token.to_owned(),
+            carried,
             reply,
         })
         .await
@@ -503,9 +512,12 @@ impl Runtime {
 
     /// A lease token unique to this run of this worker.
     pub(crate) fn next_token(&self) -> String {
+        // The nonce keeps tokens unique even between two processes that
+        // were given the same consumer name.
         format!(
-            "{}:{}",
+            "{}:{}:{}",
             self.settings.consumer,
+            self.nonce,
             self.tokens.fetch_add(1, Ordering::Relaxed)
         )
     }

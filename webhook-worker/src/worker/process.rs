@@ -93,17 +93,17 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
     }
     let first_failed_at = field_text(&entry, extra::FIRST_FAILED_AT).and_then(|t| t.parse().ok());
     let origin = field_text(&entry, extra::ORIGIN).unwrap_or_else(|| entry.id.clone());
-    let runs = handlers.into_iter().map(|handler| {
-        run_one(
-            rt,
-            &queue,
-            &entry,
-            &envelope,
-            handler,
-            first_failed_at,
-            &origin,
-        )
-    });
+    let job = Job {
+        queue: &queue,
+        kind,
+        entry: &entry,
+        envelope: &envelope,
+        first_failed_at,
+        origin: &origin,
+    };
+    let runs = handlers
+        .into_iter()
+        .map(|handler| run_one(rt, &job, handler));
     // Handlers of one event run concurrently.
     let settled = futures_util::future::join_all(runs).await;
     if settled.iter().all(|s| *s) {
@@ -113,22 +113,36 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
     }
 }
 
-/// Runs one handler for one event under its lease; `true` once settled.
-async fn run_one(
-    rt: &Runtime,
-    queue: &str,
-    entry: &Entry,
-    envelope: &Arc<Envelope>,
-    handler: &'static Registration,
+/// One entry's event, as its handlers' runs share it.
+struct Job<'a> {
+    queue: &'a str,
+    kind: Kind,
+    entry: &'a Entry,
+    envelope: &'a Arc<Envelope>,
     first_failed_at: Option<u64>,
-    origin: &str,
-) -> bool {
+    origin: &'a str,
+}
+
+/// Runs one handler for one event under its lease; `true` once settled.
+async fn run_one(rt: &Runtime, job: &Job<'_>, handler: &'static Registration) -> bool {
+    let Job {
+        queue,
+        kind,
+        entry,
+        envelope,
+        first_failed_at,
+        origin,
+    } = *job;
     let idempotency = IdempotencyKey::new(&envelope.source, handler.name(), &envelope.id);
     let done_key = key::done(queue, &rt.settings.group, &idempotency);
     let token = rt.next_token();
-    match rt.lease(queue, &done_key, &token).await {
+    let carried = match kind {
+        Kind::Due => format!("retry:{}", envelope.attempt),
+        Kind::Events => String::new(),
+    };
+    match rt.lease(queue, &done_key, &token, carried).await {
         Some(Lease::Taken) => {}
-        Some(Lease::Done | Lease::Dead) => return true,
+        Some(Lease::Done | Lease::Dead | Lease::Scheduled) => return true,
         Some(Lease::Busy) | None => return false,
     }
     let context = HandlerContext::new(Arc::clone(envelope), Arc::clone(&rt.state), handler.name());
@@ -209,9 +223,20 @@ async fn settle_failure(
         record.extend(encoded.fields());
         let retry_id = IdempotencyKey::new(&envelope.source, handler.name(), &envelope.id);
         tracing::warn!(handler = handler.name(), event_id = %envelope.id, attempt, retry_in_ms = due - now, error = %failure.message, "handler failed; retry scheduled");
+        let marker = format!("retry:{}", attempt + 1);
         let scheduled = rt
             .store
-            .schedule(done_key, token, queue, group, &retry_id, due, &record)
+            .schedule(
+                done_key,
+                token,
+                queue,
+                group,
+                &retry_id,
+                due,
+                &marker,
+                rt.settings.done_ttl,
+                &record,
+            )
             .await;
         rt.retry_scheduled.notify_one();
         scheduled
@@ -254,12 +279,21 @@ async fn with_heartbeat<F: Future>(
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     beat.tick().await;
     tokio::pin!(run);
+    let mut held = true;
     loop {
         tokio::select! {
             output = &mut run => return output,
-            _ = beat.tick() => {
-                if let Err(error) = rt.store.renew(done_key, token, rt.visibility).await {
-                    tracing::warn!(%error, "cannot renew a lease");
+            _ = beat.tick(), if held => {
+                match rt.store.renew(done_key, token, rt.visibility).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // Another worker took over: stop pulling the entry
+                        // back; this run's outcome will not be recorded.
+                        tracing::warn!(id = %entry.id, "the lease was taken over while the handler ran");
+                        held = false;
+                        continue;
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot renew a lease"),
                 }
                 if let Err(error) = rt.store.touch(&entry.stream, &rt.settings.group, &rt.settings.consumer, &entry.id).await {
                     tracing::warn!(%error, "cannot refresh a pending entry");
@@ -279,13 +313,23 @@ async fn dead_letter_entry(
     error: &str,
 ) {
     let now = now_ms().to_string();
+    // A due retry keeps its own handler, origin and first failure; its
+    // attempts so far are its attempt number minus one.
+    let carried = |name| field_text(entry, name);
+    let handler = carried(extra::HANDLER).unwrap_or_else(|| handler.to_owned());
+    let origin = carried(extra::ORIGIN).unwrap_or_else(|| entry.id.clone());
+    let attempts = carried(webhook_core::layout::field::ATTEMPT)
+        .and_then(|a| a.parse::<u32>().ok())
+        .map_or(0, |a| a.saturating_sub(1))
+        .to_string();
     let mut record: Vec<(&str, &[u8])> = vec![
         (extra::HANDLER, handler.as_bytes()),
         (extra::GROUP, rt.settings.group.as_bytes()),
         (extra::REASON, reason.as_bytes()),
         (extra::ERROR, error.as_bytes()),
+        (extra::ATTEMPTS, attempts.as_bytes()),
         (extra::LAST_FAILED_AT, now.as_bytes()),
-        (extra::ORIGIN, entry.id.as_bytes()),
+        (extra::ORIGIN, origin.as_bytes()),
     ];
     let known = |name: &str| record_has(&record, name);
     let original: Vec<(&str, &[u8])> = entry

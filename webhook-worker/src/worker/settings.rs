@@ -37,7 +37,9 @@ pub struct WorkerSettings {
     pub shutdown_timeout: Duration,
     /// How long a handler's success is remembered per event.
     pub done_ttl: Duration,
-    /// How long processed entries stay in the stream (for inspection).
+    /// How long processed entries stay in the stream (for inspection);
+    /// default none. They count against the ingest's `max_backlog`, which
+    /// limits the stream's length: rate × retention entries are kept.
     pub retention: Duration,
     /// What to do with events no handler matches.
     pub unhandled: Unhandled,
@@ -60,7 +62,7 @@ impl Default for WorkerSettings {
             max_deliveries: 10,
             shutdown_timeout: Duration::from_secs(30),
             done_ttl: Duration::from_secs(7 * 86_400),
-            retention: Duration::from_secs(600),
+            retention: Duration::ZERO,
             unhandled: Unhandled::Ack,
             redis_timeout: Duration::from_secs(5),
             block: Duration::from_secs(1),
@@ -107,7 +109,7 @@ pub struct WorkerArgs {
     #[arg(long, env = "WEBHOOK_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
     /// How long processed entries stay in the stream.
-    #[arg(long, env = "WEBHOOK_RETENTION", default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "WEBHOOK_RETENTION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub retention: Duration,
     /// What to do with events no handler matches.
     #[arg(long, env = "WEBHOOK_UNHANDLED", value_enum, default_value = "ack")]

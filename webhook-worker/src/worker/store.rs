@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use redis::streams::{StreamClaimReply, StreamId, StreamReadReply};
 use redis::{AsyncConnectionConfig, Script, Value};
 use webhook_core::layout::{key, script};
 
@@ -22,6 +22,8 @@ pub(crate) enum Lease {
     Taken,
     Done,
     Dead,
+    /// A retry owns the handler for this event.
+    Scheduled,
     Busy,
 }
 
@@ -87,16 +89,17 @@ impl Store {
             .map_err(|_| timeout_error(self.timeout))?
     }
 
-    /// Takes the leases of `(done key, token)` pairs of one queue at once.
+    /// Takes the leases of `(done key, token, carried retry marker)` items
+    /// of one queue at once.
     pub(crate) async fn lease_many(
         &self,
-        items: &[(String, String)],
+        items: &[(String, String, String)],
         lease: Duration,
     ) -> Result<Vec<Lease>> {
         let mut invocation = self.lease.prepare_invoke();
         invocation.arg(millis(lease));
-        for (key, token) in items {
-            invocation.key(key).arg(token);
+        for (key, token, carried) in items {
+            invocation.key(key).arg(token).arg(carried);
         }
         let replies: Vec<String> = self.run(&invocation).await?;
         Ok(replies
@@ -105,6 +108,7 @@ impl Store {
                 "ok" => Lease::Taken,
                 "done" => Lease::Done,
                 "dead" => Lease::Dead,
+                "scheduled" => Lease::Scheduled,
                 _ => Lease::Busy,
             })
             .collect())
@@ -140,6 +144,8 @@ impl Store {
         group: &str,
         retry_id: &str,
         due_ms: u64,
+        marker: &str,
+        marker_ttl: Duration,
         record: &[(&str, &[u8])],
     ) -> Result<bool> {
         let record_key = format!("{}{retry_id}", key::retry_record_prefix(queue, group));
@@ -150,7 +156,9 @@ impl Store {
             .key(record_key)
             .arg(token)
             .arg(due_ms)
-            .arg(retry_id);
+            .arg(retry_id)
+            .arg(marker)
+            .arg(millis(marker_ttl));
         for (field, value) in record {
             invocation.arg(*field).arg(*value);
         }
@@ -244,6 +252,33 @@ impl Store {
         Ok(())
     }
 
+    /// Marks an entry of this consumer as idle for `idle`, so any worker's
+    /// reclaim takes it at once (used for entries read but not started
+    /// when stopping).
+    pub(crate) async fn release(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        id: &str,
+        idle: Duration,
+    ) -> Result<()> {
+        let _: Value = self
+            .query(
+                redis::cmd("XCLAIM")
+                    .arg(stream)
+                    .arg(group)
+                    .arg(consumer)
+                    .arg(0)
+                    .arg(id)
+                    .arg("IDLE")
+                    .arg(millis(idle))
+                    .arg("JUSTID"),
+            )
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn promote(
         &self,
         queue: &str,
@@ -290,8 +325,9 @@ impl Store {
         Ok(())
     }
 
-    /// Claims entries idle longer than `min_idle`; returns them with their
-    /// delivery counts, and the ids Redis reports as deleted (lost events).
+    /// Claims entries idle longer than `min_idle` anywhere in the group's
+    /// pending list; returns them with their delivery counts, and the ids of
+    /// pending entries that no longer exist in the stream (lost events).
     pub(crate) async fn claim_idle(
         &self,
         stream: &str,
@@ -300,45 +336,57 @@ impl Store {
         min_idle: Duration,
         count: usize,
     ) -> Result<(Vec<(Entry, u64)>, Vec<String>)> {
-        let reply: StreamAutoClaimReply = self
-            .query(
-                redis::cmd("XAUTOCLAIM")
-                    .arg(stream)
-                    .arg(group)
-                    .arg(consumer)
-                    .arg(millis(min_idle))
-                    .arg("0-0")
-                    .arg("COUNT")
-                    .arg(count),
-            )
-            .await?;
-        if reply.claimed.is_empty() {
-            return Ok((Vec::new(), reply.deleted_ids));
-        }
-        // Delivery counts of what this consumer now holds.
-        let pending: Vec<(String, String, u64, u64)> = self
+        // id, consumer, idle ms, deliveries so far
+        let idle: Vec<(String, String, u64, u64)> = self
             .query(
                 redis::cmd("XPENDING")
                     .arg(stream)
                     .arg(group)
-                    .arg(&reply.claimed[0].id)
-                    .arg(&reply.claimed[reply.claimed.len() - 1].id)
-                    .arg(count)
-                    .arg(consumer),
+                    .arg("IDLE")
+                    .arg(millis(min_idle))
+                    .arg("-")
+                    .arg("+")
+                    .arg(count),
             )
             .await?;
-        let claimed = reply
-            .claimed
+        if idle.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let ids: Vec<&str> = idle.iter().map(|(id, ..)| id.as_str()).collect();
+        // Only entries still idle move: another worker may have claimed some.
+        let claimed: StreamClaimReply = self
+            .query(
+                redis::cmd("XCLAIM")
+                    .arg(stream)
+                    .arg(group)
+                    .arg(consumer)
+                    .arg(millis(min_idle))
+                    .arg(&ids),
+            )
+            .await?;
+        let mut missing = Vec::new();
+        for (id, ..) in &idle {
+            if !claimed.ids.iter().any(|entry| entry.id == *id) {
+                let exists: Vec<Value> = self
+                    .query(redis::cmd("XRANGE").arg(stream).arg(id).arg(id))
+                    .await?;
+                if exists.is_empty() {
+                    missing.push(id.clone());
+                }
+            }
+        }
+        let entries = claimed
+            .ids
             .into_iter()
             .map(|entry| {
-                let deliveries = pending
+                let deliveries = idle
                     .iter()
                     .find(|(id, ..)| *id == entry.id)
-                    .map_or(1, |(_, _, _, deliveries)| *deliveries);
+                    .map_or(1, |(.., deliveries)| deliveries + 1);
                 (to_entry(stream, entry), deliveries)
             })
             .collect();
-        Ok((claimed, reply.deleted_ids))
+        Ok((entries, missing))
     }
 }
 

@@ -14,7 +14,7 @@ use super::store::{Lease, Reader, Store};
 /// The most entries one read asks for.
 const MAX_BATCH: usize = 256;
 /// The longest the retry scheduler sleeps when it knows of no due time.
-const SCHEDULER_POLL: Duration = Duration::from_millis(250);
+const SCHEDULER_POLL: Duration = Duration::from_millis(100);
 
 /// Reads new entries in batches sized by the free concurrency slots.
 pub(crate) async fn read_loop(
@@ -36,21 +36,38 @@ pub(crate) async fn read_loop(
                 Err(_) => break,
             }
         }
-        let read = reader.read(
-            &streams,
-            &rt.settings.group,
-            &rt.settings.consumer,
-            permits.len(),
-            rt.settings.block,
-        );
-        let result = tokio::select! {
-            result = read => result,
-            _ = stop.changed() => return,
-        };
+        // COUNT applies per stream: split the free slots between them.
+        let count = permits.len().div_ceil(streams.len()).max(1);
+        // A read in flight is not cancelled on stop (it blocks at most
+        // `block`): what it returns was already delivered to this consumer.
+        let result = reader
+            .read(
+                &streams,
+                &rt.settings.group,
+                &rt.settings.consumer,
+                count,
+                rt.settings.block,
+            )
+            .await;
         match result {
+            Ok(entries) if *stop.borrow() => {
+                // Stopping: hand back what was read but not started, so
+                // other workers can claim it at once.
+                release(&rt, entries).await;
+                return;
+            }
             Ok(entries) => {
                 failures = 0;
-                for (entry, permit) in entries.into_iter().zip(permits) {
+                for entry in entries {
+                    // Every entry read is handled; one beyond the free slots
+                    // waits for one (it is already delivered to us).
+                    let permit = match permits.pop() {
+                        Some(permit) => permit,
+                        None => match Arc::clone(&rt.slots).acquire_owned().await {
+                            Ok(permit) => permit,
+                            Err(_) => return,
+                        },
+                    };
                     let rt = Arc::clone(&rt);
                     tokio::spawn(async move {
                         process(rt, entry, 1).await;
@@ -64,6 +81,10 @@ pub(crate) async fn read_loop(
                 );
                 if let Err(error) = rt.store.create_groups(&streams, &rt.settings.group).await {
                     tracing::warn!(%error, "cannot re-create the consumer group");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => return,
+                    }
                 }
             }
             Err(error) => {
@@ -75,6 +96,26 @@ pub(crate) async fn read_loop(
                     _ = stop.changed() => return,
                 }
             }
+        }
+    }
+}
+
+/// Makes entries this worker read but will not start claimable by others
+/// right away, instead of after the visibility timeout.
+async fn release(rt: &Runtime, entries: Vec<super::store::Entry>) {
+    for entry in entries {
+        if let Err(error) = rt
+            .store
+            .release(
+                &entry.stream,
+                &rt.settings.group,
+                &rt.settings.consumer,
+                &entry.id,
+                rt.visibility,
+            )
+            .await
+        {
+            tracing::warn!(%error, id = %entry.id, "cannot release an unstarted entry; it will be claimed after the visibility timeout");
         }
     }
 }
@@ -129,7 +170,7 @@ pub(crate) async fn reclaim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<boo
 }
 
 /// Moves due retries into the group's due streams; wakes for the next due
-/// time, when this worker schedules a retry, or every 250 ms for retries
+/// time, when this worker schedules a retry, or every 100 ms for retries
 /// other workers scheduled.
 pub(crate) async fn schedule_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     loop {
@@ -179,7 +220,7 @@ pub(crate) async fn trim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>)
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.changed() => return,
         }
     }
@@ -243,6 +284,8 @@ pub(crate) enum Settle {
         queue: String,
         key: String,
         token: String,
+        /// `retry:<attempt>` for a due retry, empty for a new event.
+        carried: String,
         reply: oneshot::Sender<Option<Lease>>,
     },
     Complete {
@@ -256,7 +299,7 @@ pub(crate) enum Settle {
 /// The most leases or completions sent in one script call.
 const MAX_SETTLES: usize = 512;
 
-type Waiting<T> = BTreeMap<String, Vec<(String, String, oneshot::Sender<Option<T>>)>>;
+type Waiting<I, T> = BTreeMap<String, Vec<(I, oneshot::Sender<Option<T>>)>>;
 
 /// Takes leases and records successes in batches: what queued up while the
 /// previous batch was in flight goes in one script call per queue, so a
@@ -269,15 +312,19 @@ pub(crate) async fn settle_loop(
     mut requests: mpsc::UnboundedReceiver<Settle>,
 ) {
     while let Some(first) = requests.recv().await {
-        let mut leases: Waiting<Lease> = BTreeMap::new();
-        let mut completes: Waiting<bool> = BTreeMap::new();
+        let mut leases: Waiting<(String, String, String), Lease> = BTreeMap::new();
+        let mut completes: Waiting<(String, String), bool> = BTreeMap::new();
         let mut take = |request| match request {
             Settle::Lease {
                 queue,
                 key,
                 token,
+                carried,
                 reply,
-            } => leases.entry(queue).or_default().push((key, token, reply)),
+            } => leases
+                .entry(queue)
+                .or_default()
+                .push(((key, token, carried), reply)),
             Settle::Complete {
                 queue,
                 key,
@@ -286,7 +333,7 @@ pub(crate) async fn settle_loop(
             } => completes
                 .entry(queue)
                 .or_default()
-                .push((key, token, reply)),
+                .push(((key, token), reply)),
         };
         take(first);
         for _ in 1..MAX_SETTLES {
@@ -298,7 +345,7 @@ pub(crate) async fn settle_loop(
         let lease_calls = leases.into_values().map(|waiting| {
             let store = store.clone();
             async move {
-                let (items, replies) = split(waiting);
+                let (items, replies): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
                 answer(
                     store.lease_many(&items, lease).await,
                     replies,
@@ -309,7 +356,7 @@ pub(crate) async fn settle_loop(
         let complete_calls = completes.into_values().map(|waiting| {
             let store = store.clone();
             async move {
-                let (items, replies) = split(waiting);
+                let (items, replies): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
                 answer(
                     store.complete_many(&items, done_ttl).await,
                     replies,
@@ -323,16 +370,6 @@ pub(crate) async fn settle_loop(
         )
         .await;
     }
-}
-
-#[allow(clippy::type_complexity)]
-fn split<T>(
-    waiting: Vec<(String, String, oneshot::Sender<Option<T>>)>,
-) -> (Vec<(String, String)>, Vec<oneshot::Sender<Option<T>>>) {
-    waiting
-        .into_iter()
-        .map(|(key, token, reply)| ((key, token), reply))
-        .unzip()
 }
 
 fn answer<T>(

@@ -1,0 +1,209 @@
+//! The worker's Lua scripts on their own, against a real Redis: every
+//! settling step refuses a token that does not hold the lease, a scheduled
+//! retry owns its handler, and trimming never passes what a group needs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use redis::Value;
+use support::redis_server::RedisServer;
+use webhook::layout::script;
+
+const KEY: &str = "webhook:{q}:done:g:src/h/e1";
+
+fn eval<T: redis::FromRedisValue>(
+    c: &mut redis::Connection,
+    source: &str,
+    keys: &[&str],
+    args: &[&str],
+) -> T {
+    let mut command = redis::cmd("EVAL");
+    command.arg(source).arg(keys.len()).arg(keys).arg(args);
+    command.query(c).unwrap()
+}
+
+fn get(c: &mut redis::Connection, key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query(c).unwrap()
+}
+
+#[test]
+fn only_the_lease_holder_can_renew_complete_schedule_or_bury() {
+    let redis = RedisServer::start();
+    let c = &mut redis.connection();
+    let lease = |c: &mut redis::Connection, token: &str, carried: &str| -> Vec<String> {
+        eval(c, script::LEASE, &[KEY], &["60000", token, carried])
+    };
+    assert_eq!(lease(c, "A", ""), ["ok"]);
+    assert_eq!(lease(c, "B", ""), ["busy"]);
+    assert_eq!(
+        lease(c, "A", ""),
+        ["busy"],
+        "a lease is never taken twice, even by the same token"
+    );
+
+    let renewed: i64 = eval(c, script::RENEW, &[KEY], &["B", "60000"]);
+    assert_eq!(renewed, 0);
+    let completed: Vec<i64> = eval(c, script::COMPLETE, &[KEY], &["600000", "B"]);
+    assert_eq!(completed, [0]);
+    assert_eq!(get(c, KEY).as_deref(), Some("lease:A"));
+
+    let record = ["handler", "h", "attempt", "2"];
+    let mut schedule_args = vec!["B", "1000", "src/h/e1", "retry:2", "600000"];
+    schedule_args.extend(record);
+    let keys = [KEY, "webhook:{q}:retry:g", "webhook:{q}:retry:g:src/h/e1"];
+    let scheduled: i64 = eval(c, script::SCHEDULE, &keys, &schedule_args);
+    assert_eq!(scheduled, 0);
+    let zcard: i64 = redis::cmd("ZCARD")
+        .arg("webhook:{q}:retry:g")
+        .query(c)
+        .unwrap();
+    assert_eq!(zcard, 0, "a refused schedule wrote a retry");
+
+    let buried: i64 = eval(
+        c,
+        script::BURY,
+        &[KEY, "webhook:{q}:dead"],
+        &["B", "600000", "reason", "rejected"],
+    );
+    assert_eq!(buried, 0);
+    let dead: i64 = redis::cmd("XLEN").arg("webhook:{q}:dead").query(c).unwrap();
+    assert_eq!(dead, 0, "a refused bury wrote a dead letter");
+
+    // The holder can.
+    schedule_args[0] = "A";
+    let scheduled: i64 = eval(c, script::SCHEDULE, &keys, &schedule_args);
+    assert_eq!(scheduled, 1);
+    assert_eq!(get(c, KEY).as_deref(), Some("retry:2"));
+    // A redelivered original finds the retry owning the handler; only the
+    // retry it carries may lease it.
+    assert_eq!(lease(c, "C", ""), ["scheduled"]);
+    assert_eq!(lease(c, "C", "retry:1"), ["scheduled"]);
+    assert_eq!(lease(c, "C", "retry:2"), ["ok"]);
+    let completed: Vec<i64> = eval(c, script::COMPLETE, &[KEY], &["600000", "C"]);
+    assert_eq!(completed, [1]);
+    assert_eq!(lease(c, "D", "retry:2"), ["done"]);
+}
+
+#[test]
+fn leases_and_completions_in_one_call_are_checked_one_by_one() {
+    let redis = RedisServer::start();
+    let c = &mut redis.connection();
+    let keys = [
+        "webhook:{q}:done:g:a",
+        "webhook:{q}:done:g:b",
+        "webhook:{q}:done:g:a",
+    ];
+    let replies: Vec<String> = eval(
+        c,
+        script::LEASE,
+        &keys,
+        &["60000", "T1", "", "T2", "", "T3", ""],
+    );
+    assert_eq!(replies, ["ok", "ok", "busy"]);
+    let completed: Vec<i64> = eval(c, script::COMPLETE, &keys[..2], &["600000", "T1", "wrong"]);
+    assert_eq!(completed, [1, 0]);
+}
+
+fn ids(c: &mut redis::Connection) -> Vec<String> {
+    let entries: Vec<(String, Value)> = redis::cmd("XRANGE")
+        .arg("s")
+        .arg("-")
+        .arg("+")
+        .query(c)
+        .unwrap();
+    entries.into_iter().map(|(id, _)| id).collect()
+}
+
+/// `XREADGROUP` reply: per stream, its entries as (id, fields).
+type ReadReply = Option<Vec<(String, Vec<(String, Value)>)>>;
+
+fn read(c: &mut redis::Connection, group: &str, count: usize) -> Vec<String> {
+    let reply: ReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg("c")
+        .arg("COUNT")
+        .arg(count)
+        .arg("STREAMS")
+        .arg("s")
+        .arg(">")
+        .query(c)
+        .unwrap();
+    reply
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(_, entries)| entries.into_iter().map(|(id, _)| id))
+        .collect()
+}
+
+fn trim(c: &mut redis::Connection) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    eval(c, script::TRIM, &["s"], &[&now, "0"])
+}
+
+#[test]
+fn trimming_keeps_everything_a_lagging_group_still_needs() {
+    let redis = RedisServer::start();
+    let c = &mut redis.connection();
+    for i in 0..10 {
+        let _: String = redis::cmd("XADD")
+            .arg("s")
+            .arg("*")
+            .arg("n")
+            .arg(i)
+            .query(c)
+            .unwrap();
+    }
+    assert_eq!(trim(c), 0, "a stream without groups is never trimmed");
+    for group in ["fast", "slow"] {
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg("s")
+            .arg(group)
+            .arg("0")
+            .query(c)
+            .unwrap();
+    }
+    let all = ids(c);
+    let fast = read(c, "fast", 10);
+    let _: i64 = redis::cmd("XACK")
+        .arg("s")
+        .arg("fast")
+        .arg(&fast)
+        .query(c)
+        .unwrap();
+    let slow = read(c, "slow", 3);
+    assert_eq!(
+        trim(c),
+        0,
+        "the slow group's three pending entries are still needed"
+    );
+    assert_eq!(ids(c), all);
+
+    // The slow group acknowledges its first two: only the third is needed.
+    let _: i64 = redis::cmd("XACK")
+        .arg("s")
+        .arg("slow")
+        .arg(&slow[..2])
+        .query(c)
+        .unwrap();
+    assert_eq!(trim(c), 2);
+    assert_eq!(ids(c), all[2..]);
+
+    // Everything read and acknowledged: the last entry given stays.
+    let rest = read(c, "slow", 10);
+    let _: i64 = redis::cmd("XACK")
+        .arg("s")
+        .arg("slow")
+        .arg(&slow[2..])
+        .arg(&rest)
+        .query(c)
+        .unwrap();
+    trim(c);
+    assert_eq!(ids(c), all[9..]);
+}
