@@ -339,6 +339,15 @@ impl WorkerBuilder {
                 "consumer names are non-empty, without whitespace",
             ));
         }
+        if settings.done_ttl < Duration::from_secs(60) {
+            return Err(setting(
+                "done_ttl",
+                "must be at least 1m: a success forgotten sooner could let a redelivery run the handler again",
+            ));
+        }
+        if settings.redis_timeout.is_zero() || settings.block.is_zero() {
+            return Err(setting("redis_timeout", "must be longer than zero"));
+        }
         if settings.concurrency == 0 || settings.concurrency > 100_000 {
             return Err(setting("concurrency", "must be from 1 to 100000"));
         }

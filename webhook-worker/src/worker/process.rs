@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use webhook_core::Envelope;
 use webhook_core::handler::{
@@ -275,7 +275,7 @@ async fn with_heartbeat<F: Future>(
     token: &str,
     entry: &Entry,
 ) -> F::Output {
-    let mut beat = tokio::time::interval(rt.visibility / 3);
+    let mut beat = tokio::time::interval((rt.visibility / 3).max(Duration::from_millis(1)));
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     beat.tick().await;
     tokio::pin!(run);

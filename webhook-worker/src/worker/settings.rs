@@ -25,7 +25,8 @@ pub struct WorkerSettings {
     pub group: String,
     /// This worker's consumer name in the group; default `<host>-<pid>`.
     pub consumer: String,
-    /// How many handler runs at once.
+    /// How many entries are handled at once (the handlers of one event run
+    /// together within its slot); reads are sized by the free slots.
     pub concurrency: usize,
     /// How long an entry may go without a heartbeat before another worker
     /// claims it; `None`: the longest handler timeout plus 30 s, at least 60 s.
@@ -96,7 +97,7 @@ pub struct WorkerArgs {
     /// This worker's name in the group; default `<host>-<pid>`.
     #[arg(long, env = "WEBHOOK_CONSUMER")]
     pub consumer: Option<String>,
-    /// Handler runs at once.
+    /// Entries handled at once (an event's handlers share its slot).
     #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 64)]
     pub concurrency: usize,
     /// Idle time after which another worker claims an entry (e.g. `2m`).
@@ -114,6 +115,12 @@ pub struct WorkerArgs {
     /// What to do with events no handler matches.
     #[arg(long, env = "WEBHOOK_UNHANDLED", value_enum, default_value = "ack")]
     pub unhandled: Unhandled,
+    /// How long a handler's success is remembered per event.
+    #[arg(long, env = "WEBHOOK_DONE_TTL", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub done_ttl: Duration,
+    /// The longest a Redis command may take.
+    #[arg(long, env = "WEBHOOK_REDIS_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub redis_timeout: Duration,
 }
 
 impl From<WorkerArgs> for WorkerSettings {
@@ -129,6 +136,8 @@ impl From<WorkerArgs> for WorkerSettings {
             shutdown_timeout: args.shutdown_timeout,
             retention: args.retention,
             unhandled: args.unhandled,
+            done_ttl: args.done_ttl,
+            redis_timeout: args.redis_timeout,
             ..Self::default()
         }
     }
