@@ -128,6 +128,10 @@ pub mod script {
     pub const BURY: &str = include_str!("scripts/bury.lua");
     /// Dead-letters a whole entry and acknowledges it, in one step.
     pub const DEAD: &str = include_str!("scripts/dead.lua");
+    /// Puts a dead letter back in its group's due stream for its handler and
+    /// removes it from the dead letters, atomically: `1`, or `0` when it is
+    /// already gone.
+    pub const REPLAY: &str = include_str!("scripts/replay.lua");
     /// Moves due retries into the group's due stream: `{moved, next due ms or -1}`.
     pub const PROMOTE: &str = include_str!("scripts/promote.lua");
     /// Trims a stream below what every consumer group still needs.

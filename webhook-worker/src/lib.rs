@@ -14,7 +14,9 @@
 //! # }
 //! ```
 
+pub mod cli;
 pub mod ingest;
+pub mod ops;
 mod signal;
 pub mod worker;
 

@@ -1,5 +1,6 @@
-//! The `webhook` command: the ingest server (and, next, workers and the
-//! operator tools).
+//! The `webhook` command: the ingest server and the operator tools
+//! (`dlq`, `stats`). Workers are your own binaries, since they hold your
+//! handlers; they can offer the same operator subcommands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Run the ingest server: verify webhooks and store them in Redis.
     ///
@@ -29,6 +31,8 @@ enum Command {
         #[arg(long, short, default_value = "webhooks.toml")]
         config: PathBuf,
     },
+    #[command(flatten)]
+    Ops(webhook_worker::cli::OpsCommand),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,11 @@ fn main() -> ExitCode {
                     .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
                 ingest::serve(settings, webhook_worker::shutdown_signal()).await?;
                 Ok::<(), anyhow::Error>(())
+            }
+            Command::Ops(command) => {
+                let mut out = std::io::stdout();
+                webhook_worker::cli::run(command, &mut out).await?;
+                Ok(())
             }
         }
     });

@@ -14,6 +14,10 @@ use super::Runtime;
 use super::settings::Unhandled;
 use super::store::{Entry, Lease};
 
+/// The `handler` of a whole-entry dead letter (poison, no handler,
+/// undecodable) and of its replay: every matching handler.
+pub(crate) const ALL_HANDLERS: &str = "*";
+
 /// Which kind of stream an entry came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -35,7 +39,7 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
         let error = format!(
             "delivered {deliveries} times without being settled: a worker crashed or was killed while handling it"
         );
-        return dead_letter_entry(rt, &queue, kind, &entry, "poison", "*", &error).await;
+        return dead_letter_entry(rt, &queue, kind, &entry, "poison", ALL_HANDLERS, &error).await;
     }
     let envelope = match Envelope::decode(entry.fields.iter().map(|(k, v)| (k.as_str(), v.clone())))
     {
@@ -47,7 +51,7 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
                 kind,
                 &entry,
                 "undecodable",
-                "*",
+                ALL_HANDLERS,
                 &error.to_string(),
             )
             .await;
@@ -56,6 +60,11 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
     let registry = &rt.registries[&queue];
     let handlers: Vec<&'static Registration> = match kind {
         Kind::Events => registry.handlers_for(&envelope.event_type),
+        Kind::Due if field_text(&entry, extra::HANDLER).as_deref() == Some(ALL_HANDLERS) => {
+            // A replayed whole-entry dead letter: every matching handler
+            // runs, as for a new event; those already done are skipped.
+            registry.handlers_for(&envelope.event_type)
+        }
         Kind::Due => {
             let name = field_text(&entry, extra::HANDLER).unwrap_or_default();
             match registry.get(&name) {
@@ -86,7 +95,8 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
             }
             Unhandled::DeadLetter => {
                 let error = format!("no handler matches event type `{}`", envelope.event_type);
-                dead_letter_entry(rt, &queue, kind, &entry, "no_handler", "*", &error).await;
+                dead_letter_entry(rt, &queue, kind, &entry, "no_handler", ALL_HANDLERS, &error)
+                    .await;
             }
         }
         return;
@@ -137,8 +147,10 @@ async fn run_one(rt: &Runtime, job: &Job<'_>, handler: &'static Registration) ->
     let done_key = key::done(queue, &rt.settings.group, &idempotency);
     let token = rt.next_token();
     let carried = match kind {
-        Kind::Due => format!("retry:{}", envelope.attempt),
-        Kind::Events => String::new(),
+        Kind::Due if field_text(entry, extra::HANDLER).as_deref() != Some(ALL_HANDLERS) => {
+            format!("retry:{}", envelope.attempt)
+        }
+        _ => String::new(),
     };
     match rt.lease(queue, &done_key, &token, carried).await {
         Some(Lease::Taken) => {}

@@ -1,0 +1,508 @@
+//! The operator subcommands (`dlq list/show/replay/purge`, `stats`,
+//! `handlers`), shared by the `webhook` command and by worker binaries,
+//! which can add [`OpsCommand`] to their own `clap` parser. Each only
+//! parses arguments and calls [`crate::ops`].
+
+use std::io::{BufRead as _, IsTerminal as _, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use webhook_core::EventPattern;
+use webhook_core::handler::Registry;
+
+use crate::ops::{self, DeadFilter, DeadLetter, OpsError, ReplayOutcome};
+
+/// Operator subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum OpsCommand {
+    /// Inspect, replay and purge dead letters.
+    Dlq {
+        /// What to do.
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Show each queue's stream, groups, consumers, retries and dead letters.
+    Stats {
+        /// Where Redis is.
+        #[command(flatten)]
+        redis: RedisArgs,
+        /// Queues to show (default: every queue in this Redis).
+        #[arg(long = "queue")]
+        queues: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Refresh every this often (e.g. `2s`) until interrupted.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        watch: Option<Duration>,
+    },
+    /// List the handlers registered in this binary, with their options.
+    Handlers,
+}
+
+/// Dead-letter subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, oldest first.
+    List {
+        /// Where Redis is.
+        #[command(flatten)]
+        redis: RedisArgs,
+        /// Which dead letters.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Print JSON (one array) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show every field of one dead letter; a JSON body is pretty-printed.
+    Show {
+        /// Where Redis is.
+        #[command(flatten)]
+        redis: RedisArgs,
+        /// The queue.
+        #[arg(long, default_value = "default")]
+        queue: String,
+        /// The dead letter's id (from `dlq list`).
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead letters back for the handler that failed, attempts reset;
+    /// each leaves the dead letters only once re-queued.
+    Replay {
+        /// Where Redis is.
+        #[command(flatten)]
+        redis: RedisArgs,
+        /// Which dead letters.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// One dead letter's id.
+        id: Option<String>,
+        /// Every dead letter matching the filter (required without an id or filter).
+        #[arg(long)]
+        all: bool,
+        /// Say what would be replayed, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete dead letters for good.
+    Purge {
+        /// Where Redis is.
+        #[command(flatten)]
+        redis: RedisArgs,
+        /// Which dead letters.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// One dead letter's id.
+        id: Option<String>,
+        /// Every dead letter matching the filter (required without an id or filter).
+        #[arg(long)]
+        all: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Where Redis is.
+#[derive(Debug, clap::Args)]
+pub struct RedisArgs {
+    /// The Redis URL.
+    #[arg(long, env = "REDIS_URL", default_value = crate::ingest::DEFAULT_REDIS_URL)]
+    pub redis_url: String,
+}
+
+/// Which dead letters.
+#[derive(Debug, Default, clap::Args)]
+pub struct FilterArgs {
+    /// The queue.
+    #[arg(long, default_value = "default")]
+    pub queue: String,
+    /// Only this handler's.
+    #[arg(long)]
+    pub handler: Option<String>,
+    /// Only events of this type or pattern (`customer.*`).
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// Only events from this source.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only this reason (`rejected`, `retries_exhausted`, `poison`, ...).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Only those whose error contains this text.
+    #[arg(long)]
+    pub error: Option<String>,
+    /// Only those that last failed within this long (e.g. `2h`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub since: Option<Duration>,
+    /// Only those that last failed longer ago than this (e.g. `1d`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub before: Option<Duration>,
+}
+
+impl FilterArgs {
+    fn is_empty(&self) -> bool {
+        self.handler.is_none()
+            && self.event_type.is_none()
+            && self.source.is_none()
+            && self.reason.is_none()
+            && self.error.is_none()
+            && self.since.is_none()
+            && self.before.is_none()
+    }
+
+    fn filter(&self) -> Result<DeadFilter, CliError> {
+        let ago = |d: Duration| now_ms().saturating_sub(d.as_millis() as u64);
+        let event_type = match &self.event_type {
+            Some(p) => {
+                Some(EventPattern::parse(p).map_err(|e| CliError::Usage(format!("--type: {e}")))?)
+            }
+            None => None,
+        };
+        Ok(DeadFilter {
+            handler: self.handler.clone(),
+            event_type,
+            source: self.source.clone(),
+            reason: self.reason.clone(),
+            error_contains: self.error.clone(),
+            since_ms: self.since.map(ago),
+            until_ms: self.before.map(ago),
+        })
+    }
+}
+
+/// Why a subcommand failed; the message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// An operation failed.
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    /// The arguments do not say what to do.
+    #[error("{0}")]
+    Usage(String),
+    /// Writing the output failed.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Runs an operator subcommand, writing its report to `out`.
+pub async fn run(command: OpsCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    match command {
+        OpsCommand::Dlq { command } => dlq(command, out).await,
+        OpsCommand::Stats {
+            redis,
+            queues,
+            json,
+            watch,
+        } => {
+            let mut connection = ops::connect(&redis.redis_url).await?;
+            loop {
+                let names = if queues.is_empty() {
+                    ops::queues(&mut connection).await?
+                } else {
+                    queues.clone()
+                };
+                let mut all = Vec::new();
+                for queue in &names {
+                    all.push(ops::stats(&mut connection, queue).await?);
+                }
+                if watch.is_some() {
+                    write!(out, "\x1b[2J\x1b[H")?;
+                }
+                if json {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string_pretty(&all).unwrap_or_default()
+                    )?;
+                } else if all.is_empty() {
+                    writeln!(out, "no queues in this Redis yet")?;
+                } else {
+                    for stats in &all {
+                        write_stats(out, stats)?;
+                    }
+                }
+                out.flush()?;
+                match watch {
+                    Some(every) => tokio::time::sleep(every).await,
+                    None => return Ok(()),
+                }
+            }
+        }
+        OpsCommand::Handlers => {
+            let registry = Registry::collect().map_err(|e| CliError::Usage(e.to_string()))?;
+            if registry.handlers().is_empty() {
+                writeln!(
+                    out,
+                    "no handlers are registered in this binary; run `handlers` from your worker binary"
+                )?;
+            }
+            for h in registry.handlers() {
+                let o = h.options();
+                writeln!(
+                    out,
+                    "{}  pattern={}  queue={}  retries={}  backoff={}..{}  timeout={}  ({})",
+                    h.name(),
+                    h.pattern(),
+                    h.queue(),
+                    o.retries,
+                    humantime::format_duration(o.backoff.base),
+                    humantime::format_duration(o.backoff.cap),
+                    humantime::format_duration(o.timeout),
+                    h.location()
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn dlq(command: DlqCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    match command {
+        DlqCommand::List {
+            redis,
+            filter,
+            json,
+        } => {
+            let mut connection = ops::connect(&redis.redis_url).await?;
+            let letters = ops::list(&mut connection, &filter.queue, &filter.filter()?).await?;
+            if json {
+                let all: Vec<_> = letters.iter().map(DeadLetter::to_json).collect();
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&all).unwrap_or_default()
+                )?;
+            } else {
+                write_list(out, &letters)?;
+            }
+            Ok(())
+        }
+        DlqCommand::Show {
+            redis,
+            queue,
+            id,
+            json,
+        } => {
+            let mut connection = ops::connect(&redis.redis_url).await?;
+            let letter = ops::show(&mut connection, &queue, &id).await?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&letter.to_json()).unwrap_or_default()
+                )?;
+            } else {
+                write_letter(out, &letter)?;
+            }
+            Ok(())
+        }
+        DlqCommand::Replay {
+            redis,
+            filter,
+            id,
+            all,
+            dry_run,
+        } => {
+            let mut connection = ops::connect(&redis.redis_url).await?;
+            let letters = select(&mut connection, &filter, id.as_deref(), all).await?;
+            if dry_run {
+                writeln!(out, "would replay {} dead letter(s):", letters.len())?;
+                return write_list(out, &letters).map_err(Into::into);
+            }
+            let (mut replayed, mut gone, mut undecodable) = (0, 0, 0);
+            for (done, letter) in letters.iter().enumerate() {
+                match ops::replay(&mut connection, letter, Duration::from_secs(7 * 86_400)).await? {
+                    ReplayOutcome::Replayed => replayed += 1,
+                    ReplayOutcome::Gone => gone += 1,
+                    _ => undecodable += 1,
+                }
+                if letters.len() >= 100 && (done + 1) % 100 == 0 {
+                    eprint!("\rreplayed {}/{}", done + 1, letters.len());
+                }
+            }
+            if letters.len() >= 100 {
+                eprintln!();
+            }
+            writeln!(
+                out,
+                "replayed {replayed}; already gone {gone}; not replayable (event does not decode) {undecodable}"
+            )?;
+            Ok(())
+        }
+        DlqCommand::Purge {
+            redis,
+            filter,
+            id,
+            all,
+            yes,
+        } => {
+            let mut connection = ops::connect(&redis.redis_url).await?;
+            let letters = select(&mut connection, &filter, id.as_deref(), all).await?;
+            if letters.is_empty() {
+                writeln!(out, "nothing to purge")?;
+                return Ok(());
+            }
+            if !yes
+                && !confirm(&format!(
+                    "Delete {} dead letter(s) from queue `{}` for good?",
+                    letters.len(),
+                    filter.queue
+                ))?
+            {
+                writeln!(out, "nothing purged")?;
+                return Ok(());
+            }
+            let ids: Vec<String> = letters.iter().map(|l| l.id.clone()).collect();
+            let deleted = ops::purge(&mut connection, &filter.queue, &ids).await?;
+            writeln!(out, "purged {deleted}")?;
+            Ok(())
+        }
+    }
+}
+
+/// The dead letters a replay or purge applies to: one id, or a filter.
+async fn select(
+    connection: &mut redis::aio::MultiplexedConnection,
+    filter: &FilterArgs,
+    id: Option<&str>,
+    all: bool,
+) -> Result<Vec<DeadLetter>, CliError> {
+    match id {
+        Some(id) => Ok(vec![ops::show(connection, &filter.queue, id).await?]),
+        None if filter.is_empty() && !all => Err(CliError::Usage(
+            "name a dead letter's id, narrow with a filter (--handler, --type, --reason, ...), or pass --all".into(),
+        )),
+        None => Ok(ops::list(connection, &filter.queue, &filter.filter()?).await?),
+    }
+}
+
+fn confirm(question: &str) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "confirmation needs a terminal; pass --yes to purge without asking".into(),
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+fn write_list(out: &mut dyn Write, letters: &[DeadLetter]) -> std::io::Result<()> {
+    if letters.is_empty() {
+        return writeln!(out, "no dead letters match");
+    }
+    writeln!(
+        out,
+        "{:<17}  {:<20}  {:<24}  {:<17}  {:>3}  {:<24}  {:<24}  ERROR",
+        "ID", "LAST FAILED", "HANDLER", "REASON", "TRY", "EVENT", "TYPE"
+    )?;
+    for l in letters {
+        let (event, event_type, _) = l.event();
+        let error: String = l.error.chars().take(60).collect();
+        writeln!(
+            out,
+            "{:<17}  {:<20}  {:<24}  {:<17}  {:>3}  {:<24}  {:<24}  {}",
+            l.id,
+            l.last_failed_at.map(time).unwrap_or_default(),
+            l.handler,
+            l.reason,
+            l.attempts,
+            event,
+            event_type,
+            error
+        )?;
+    }
+    writeln!(out, "{} dead letter(s)", letters.len())
+}
+
+fn write_letter(out: &mut dyn Write, letter: &DeadLetter) -> std::io::Result<()> {
+    writeln!(out, "dead letter {} in queue {}", letter.id, letter.queue)?;
+    for (name, value) in &letter.fields {
+        if name == webhook_core::layout::field::BODY {
+            continue;
+        }
+        let text = String::from_utf8_lossy(value);
+        let shown = match name.as_str() {
+            "first_failed_at" | "last_failed_at" | "received_at" => text
+                .parse()
+                .map(time)
+                .map(|t| format!("{text} ({t})"))
+                .unwrap_or_else(|_| text.into_owned()),
+            _ => text.into_owned(),
+        };
+        writeln!(out, "{name:>16}: {shown}")?;
+    }
+    let body = letter
+        .fields
+        .iter()
+        .find(|(n, _)| n == webhook_core::layout::field::BODY)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    writeln!(out, "{:>16}:", "body")?;
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(json) => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        ),
+        Err(_) => writeln!(out, "{}", String::from_utf8_lossy(&body)),
+    }
+}
+
+fn write_stats(out: &mut dyn Write, stats: &ops::QueueStats) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "queue {}: {} entries in the stream, {} dead letter(s)",
+        stats.queue, stats.length, stats.dead_letters
+    )?;
+    if stats.groups.is_empty() {
+        writeln!(out, "  no consumer group yet (no worker has started on it)")?;
+    }
+    for g in &stats.groups {
+        let oldest = g
+            .oldest_pending_age_ms
+            .map(|ms| format!(" (oldest {})", ms_text(ms)))
+            .unwrap_or_default();
+        let lag = g
+            .lag
+            .map_or_else(|| "unknown".to_owned(), |l| l.to_string());
+        let next = g
+            .next_retry_due_ms
+            .map(|due| format!(", next due {}", time(due)))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  group {}: pending {}{oldest}, lag {lag}, retries scheduled {}{next}, due {}",
+            g.name, g.pending, g.retries_scheduled, g.retries_due
+        )?;
+        for c in &g.consumers {
+            writeln!(
+                out,
+                "    consumer {}: pending {}, idle {}",
+                c.name,
+                c.pending,
+                ms_text(c.idle_ms)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn ms_text(ms: u64) -> String {
+    humantime::format_duration(Duration::from_millis(ms - ms % 100)).to_string()
+}
+
+fn time(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,230 @@
+//! Queue statistics: stream, groups, consumers, retries, dead letters.
+
+use redis::Value;
+use redis::aio::MultiplexedConnection;
+use webhook_core::layout::key;
+
+use super::OpsError;
+
+/// A queue's state.
+#[derive(Clone, Debug, serde::Serialize)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// The queue.
+    pub queue: String,
+    /// Entries in the events stream (unprocessed plus retained).
+    pub length: u64,
+    /// Each consumer group reading it.
+    pub groups: Vec<GroupStats>,
+    /// Dead letters waiting for an operator.
+    pub dead_letters: u64,
+}
+
+/// One consumer group's state on a queue.
+#[derive(Clone, Debug, serde::Serialize)]
+#[non_exhaustive]
+pub struct GroupStats {
+    /// The group.
+    pub name: String,
+    /// Entries delivered but not acknowledged.
+    pub pending: u64,
+    /// Entries not yet delivered to the group, when Redis knows.
+    pub lag: Option<u64>,
+    /// Milliseconds since the oldest pending entry was added.
+    pub oldest_pending_age_ms: Option<u64>,
+    /// The group's consumers.
+    pub consumers: Vec<ConsumerStats>,
+    /// Retries scheduled.
+    pub retries_scheduled: u64,
+    /// Unix ms at which the next retry is due.
+    pub next_retry_due_ms: Option<u64>,
+    /// Retries that came due and wait in the due stream.
+    pub retries_due: u64,
+}
+
+/// One consumer of a group.
+#[derive(Clone, Debug, serde::Serialize)]
+#[non_exhaustive]
+pub struct ConsumerStats {
+    /// Its name (`<host>-<pid>` by default).
+    pub name: String,
+    /// Entries it holds unacknowledged.
+    pub pending: u64,
+    /// Milliseconds since it last read or claimed.
+    pub idle_ms: u64,
+}
+
+/// The queues in this Redis: every `webhook:{<queue>}:events` stream.
+pub async fn queues(connection: &mut MultiplexedConnection) -> Result<Vec<String>, OpsError> {
+    let mut cursor = 0u64;
+    let mut found = Vec::new();
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("webhook:{*}:events")
+            .arg("COUNT")
+            .arg(1000)
+            .arg("TYPE")
+            .arg("stream")
+            .query_async(connection)
+            .await?;
+        found.extend(keys.iter().filter_map(|k| {
+            k.strip_prefix("webhook:{")?
+                .strip_suffix("}:events")
+                .map(str::to_owned)
+        }));
+        if next == 0 {
+            found.sort();
+            found.dedup();
+            return Ok(found);
+        }
+        cursor = next;
+    }
+}
+
+/// The state of one queue.
+pub async fn stats(
+    connection: &mut MultiplexedConnection,
+    queue: &str,
+) -> Result<QueueStats, OpsError> {
+    let stream = key::events(queue);
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&stream)
+        .query_async(connection)
+        .await?;
+    if exists == 0 {
+        return Err(OpsError::UnknownQueue(queue.to_owned()));
+    }
+    let length: u64 = redis::cmd("XLEN")
+        .arg(&stream)
+        .query_async(connection)
+        .await?;
+    let dead_letters: u64 = redis::cmd("XLEN")
+        .arg(key::dead(queue))
+        .query_async(connection)
+        .await?;
+    let infos: Vec<Value> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(&stream)
+        .query_async(connection)
+        .await?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut groups = Vec::new();
+    for info in infos {
+        let info = map(info);
+        let name = text(&info, "name");
+        let pending = number(&info, "pending").unwrap_or(0);
+        let oldest_pending_age_ms = if pending > 0 {
+            let summary: Vec<Value> = redis::cmd("XPENDING")
+                .arg(&stream)
+                .arg(&name)
+                .query_async(connection)
+                .await?;
+            match summary.get(1) {
+                Some(Value::BulkString(id)) => String::from_utf8_lossy(id)
+                    .split('-')
+                    .next()
+                    .and_then(|ms| ms.parse::<u64>().ok())
+                    .map(|ms| now_ms.saturating_sub(ms)),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let consumers: Vec<Value> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(&stream)
+            .arg(&name)
+            .query_async(connection)
+            .await?;
+        let consumers = consumers
+            .into_iter()
+            .map(map)
+            .map(|c| ConsumerStats {
+                name: text(&c, "name"),
+                pending: number(&c, "pending").unwrap_or(0),
+                idle_ms: number(&c, "idle").unwrap_or(0),
+            })
+            .collect();
+        let retries_scheduled: u64 = redis::cmd("ZCARD")
+            .arg(key::retries(queue, &name))
+            .query_async(connection)
+            .await?;
+        let next: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(key::retries(queue, &name))
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(connection)
+            .await?;
+        let retries_due: u64 = redis::cmd("XLEN")
+            .arg(key::due(queue, &name))
+            .query_async(connection)
+            .await?;
+        groups.push(GroupStats {
+            lag: number(&info, "lag"),
+            pending,
+            oldest_pending_age_ms,
+            consumers,
+            retries_scheduled,
+            next_retry_due_ms: next.first().map(|(_, due)| *due as u64),
+            retries_due,
+            name,
+        });
+    }
+    Ok(QueueStats {
+        queue: queue.to_owned(),
+        length,
+        groups,
+        dead_letters,
+    })
+}
+
+/// An `XINFO` reply (a flat name/value array) as pairs.
+fn map(value: Value) -> Vec<(String, Value)> {
+    match value {
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            let mut items = items.into_iter();
+            while let (Some(name), Some(value)) = (items.next(), items.next()) {
+                match name {
+                    Value::BulkString(name) => {
+                        out.push((String::from_utf8_lossy(&name).into_owned(), value))
+                    }
+                    Value::SimpleString(name) => out.push((name, value)),
+                    _ => {}
+                }
+            }
+            out
+        }
+        Value::Map(pairs) => pairs
+            .into_iter()
+            .filter_map(|(k, v)| match k {
+                Value::BulkString(k) => Some((String::from_utf8_lossy(&k).into_owned(), v)),
+                Value::SimpleString(k) => Some((k, v)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn text(pairs: &[(String, Value)], name: &str) -> String {
+    match pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v) {
+        Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(Value::SimpleString(s)) => s.clone(),
+        Some(Value::Int(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn number(pairs: &[(String, Value)], name: &str) -> Option<u64> {
+    match pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v)? {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        Value::BulkString(b) => String::from_utf8_lossy(b).parse().ok(),
+        _ => None,
+    }
+}
