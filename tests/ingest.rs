@@ -521,3 +521,67 @@ async fn a_slow_redis_gives_503_and_shutdown_finishes_requests_in_flight() {
             .any(|e| e.id == "in-flight")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_source_and_outcome() {
+    let redis = RedisServer::start();
+    let (key, secret) = Case::GitHub.key(1);
+    let mut metered = source(Case::GitHub, secret);
+    metered.name = "metered".into();
+    let server = Server::start(IngestSettings::new(redis.url(), vec![metered])).await;
+    let body = Case::GitHub.body();
+    let request = |id: &str| {
+        let mut headers = Case::GitHub.sign(&key, &body, now());
+        headers.insert("x-github-delivery", HeaderValue::try_from(id).unwrap());
+        headers
+    };
+    let count = |text: &str, outcome: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with("webhook_ingest_requests_total{"))
+            .filter(|l| {
+                l.contains(r#"source="metered""#) && l.contains(&format!(r#"outcome="{outcome}""#))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let scrape = || async {
+        server
+            .client
+            .get(format!("http://{}/metrics", server.addr))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = scrape().await;
+
+    server.post("metered", request("m-1"), body.clone()).await;
+    server.post("metered", request("m-1"), body.clone()).await;
+    server.post("metered", request("m-2"), body.clone()).await;
+    let mut forged = request("m-3");
+    forged.insert("x-hub-signature-256", HeaderValue::from_static("sha256=00"));
+    server.post("metered", forged, body.clone()).await;
+
+    let after = scrape().await;
+    assert_eq!(
+        count(&after, "accepted") - count(&before, "accepted"),
+        2.0,
+        "{after}"
+    );
+    assert_eq!(
+        count(&after, "duplicate") - count(&before, "duplicate"),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        count(&after, "unauthorized") - count(&before, "unauthorized"),
+        1.0,
+        "{after}"
+    );
+    assert!(
+        after.contains("webhook_ingest_request_duration_seconds_bucket"),
+        "{after}"
+    );
+}

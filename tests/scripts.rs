@@ -178,12 +178,14 @@ fn trimming_keeps_everything_a_lagging_group_still_needs() {
         .query(c)
         .unwrap();
     let slow = read(c, "slow", 3);
-    assert_eq!(
-        trim(c),
-        0,
-        "the slow group's three pending entries are still needed"
-    );
-    assert_eq!(ids(c), all);
+    for _ in 0..3 {
+        trim(c);
+        assert_eq!(
+            ids(c),
+            all,
+            "an entry the slow group still holds was trimmed"
+        );
+    }
 
     // The slow group acknowledges its first two: only the third is needed.
     let _: i64 = redis::cmd("XACK")
@@ -192,7 +194,14 @@ fn trimming_keeps_everything_a_lagging_group_still_needs() {
         .arg(&slow[..2])
         .query(c)
         .unwrap();
-    assert_eq!(trim(c), 2);
+    for _ in 0..3 {
+        trim(c);
+        let left = ids(c);
+        assert!(
+            left.starts_with(&[]) && left.ends_with(&all[2..]),
+            "trimmed too far: {left:?}"
+        );
+    }
     assert_eq!(ids(c), all[2..]);
 
     // Everything read and acknowledged: the last entry given stays.
@@ -204,6 +213,8 @@ fn trimming_keeps_everything_a_lagging_group_still_needs() {
         .arg(&rest)
         .query(c)
         .unwrap();
-    trim(c);
+    for _ in 0..3 {
+        trim(c);
+    }
     assert_eq!(ids(c), all[9..]);
 }

@@ -92,10 +92,28 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
+            // A server that exited lost the race for its port to another
+            // test's server, which would answer the PING below: take a new port.
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                self.child = None;
+                self.port = free_port();
+                return self.spawn();
+            }
             let ready = redis::Client::open(self.url())
                 .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
             if ready.is_ok() {
+                // Answered, but by ours? It may still be failing to bind.
+                std::thread::sleep(Duration::from_millis(20));
+                if let Some(child) = self.child.as_mut()
+                    && let Ok(Some(_)) = child.try_wait()
+                {
+                    self.child = None;
+                    self.port = free_port();
+                    return self.spawn();
+                }
                 return;
             }
             assert!(

@@ -19,7 +19,8 @@
 //! | Redis unavailable or slow, or the stream at `max_backlog` | 503 + `Retry-After` | |
 //!
 //! `GET /healthz` answers while the process runs; `GET /readyz` while Redis
-//! answers too.
+//! answers too; `GET /metrics` serves Prometheus metrics (see
+//! [`crate::metrics`]).
 
 mod config;
 mod routes;
@@ -87,6 +88,7 @@ impl Ingest {
     /// answers 503) while Redis is down. Call it inside a Tokio runtime: the
     /// Redis connection manager starts a task.
     pub fn new(settings: IngestSettings) -> Result<Self, IngestError> {
+        crate::metrics::handle();
         let store = store::Store::new(
             &settings.redis_url,
             settings.redis_timeout,
@@ -119,6 +121,7 @@ impl Ingest {
             .route("/webhooks/{source}", post(routes::receive))
             .route("/healthz", get(routes::healthz))
             .route("/readyz", get(routes::readyz))
+            .route("/metrics", get(crate::metrics::render))
             .layer(DefaultBodyLimit::max(body_limit))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,

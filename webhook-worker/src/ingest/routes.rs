@@ -12,38 +12,64 @@ use webhook_core::Envelope;
 use super::Ingest;
 use super::store::Stored;
 
-/// `POST /webhooks/{source}`: verify, read id and type, store, answer.
+/// `POST /webhooks/{source}`: verify, read id and type, store, answer;
+/// counts each request by source and outcome.
 pub(crate) async fn receive(
-    State(ingest): State<Arc<Ingest>>,
+    state: State<Arc<Ingest>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
+    let (response, outcome) = handle(state, name.clone(), headers, body, started).await;
+    // Unknown paths share one label, so they cannot explode the series count.
+    let source = if outcome == "unknown_source" {
+        "unknown".to_owned()
+    } else {
+        name
+    };
+    metrics::counter!(crate::metrics::INGEST_REQUESTS, "source" => source.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!(crate::metrics::INGEST_DURATION, "source" => source)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn handle(
+    State(ingest): State<Arc<Ingest>>,
+    name: String,
+    headers: HeaderMap,
+    body: Bytes,
+    started: Instant,
+) -> (Response, &'static str) {
     let Some(source) = ingest.sources.get(&name) else {
         tracing::debug!(source = %name, "unknown source");
-        return json(
-            StatusCode::NOT_FOUND,
-            br#"{"error":"unknown source"}"#.to_vec(),
-        );
+        let body = br#"{"error":"unknown source"}"#.to_vec();
+        return (json(StatusCode::NOT_FOUND, body), "unknown_source");
     };
     let verified = match source.verifier.verify(&headers, &body) {
         Ok(verified) => verified,
         Err(error) => {
             tracing::warn!(source = %name, reason = %error, "rejected");
-            return json(error.status(), br#"{"error":"unauthorized"}"#.to_vec());
+            return (
+                json(error.status(), br#"{"error":"unauthorized"}"#.to_vec()),
+                "unauthorized",
+            );
         }
     };
     let meta = match verified.event_meta() {
         Ok(meta) => meta,
         Err(error) => {
             tracing::warn!(source = %name, reason = %error, "unreadable event");
-            return json(error.status(), message("error", &error.to_string()));
+            return (
+                json(error.status(), message("error", &error.to_string())),
+                "bad_request",
+            );
         }
     };
     if let Some(answer) = verified.handshake_answer(&meta.event_type) {
         tracing::info!(source = %name, event_type = %meta.event_type, "handshake answered");
-        return json(StatusCode::OK, answer);
+        return (json(StatusCode::OK, answer), "handshake");
     }
     let (dedupe, id) = match meta.id {
         Some(id) => (true, id),
@@ -51,7 +77,7 @@ pub(crate) async fn receive(
     };
     if !source.accepts(&meta.event_type) {
         tracing::debug!(source = %name, event_id = %id, event_type = %meta.event_type, "ignored by the source's event_types");
-        return json(StatusCode::OK, status_body("ignored", &id));
+        return (json(StatusCode::OK, status_body("ignored", &id)), "ignored");
     }
     let envelope = Envelope::new(id, meta.event_type, name, body)
         .with_headers(source.verifier.retained_headers(&headers));
@@ -61,19 +87,31 @@ pub(crate) async fn receive(
     match outcome {
         Ok(Stored::Accepted(_)) => {
             tracing::info!(source = %source, event_id = %id, event_type = %ty, outcome = "accepted", latency_us);
-            json(StatusCode::OK, status_body("accepted", id))
+            (
+                json(StatusCode::OK, status_body("accepted", id)),
+                "accepted",
+            )
         }
         Ok(Stored::Duplicate(_)) => {
             tracing::info!(source = %source, event_id = %id, event_type = %ty, outcome = "duplicate", latency_us);
-            json(StatusCode::OK, status_body("duplicate", id))
+            (
+                json(StatusCode::OK, status_body("duplicate", id)),
+                "duplicate",
+            )
         }
         Ok(Stored::Full) => {
             tracing::warn!(source = %source, event_id = %id, event_type = %ty, outcome = "backlog_full", latency_us);
-            ingest.unavailable(message("error", "the queue's backlog is full; retry later"))
+            (
+                ingest.unavailable(message("error", "the queue's backlog is full; retry later")),
+                "backlog_full",
+            )
         }
         Err(error) => {
             tracing::error!(source = %source, event_id = %id, event_type = %ty, outcome = "unavailable", reason = %error, latency_us);
-            ingest.unavailable(message("error", "storage unavailable; retry later"))
+            (
+                ingest.unavailable(message("error", "storage unavailable; retry later")),
+                "unavailable",
+            )
         }
     }
 }

@@ -173,12 +173,24 @@ impl Worker {
             pause = (pause * 2).min(Duration::from_secs(5));
         }
         let reader = store::Reader::new(client, rt.settings.redis_timeout);
-        let loops = vec![
+        let mut loops = vec![
             tokio::spawn(tasks::read_loop(Arc::clone(&rt), reader, stop_rx.clone())),
             tokio::spawn(tasks::reclaim_loop(Arc::clone(&rt), stop_rx.clone())),
             tokio::spawn(tasks::schedule_loop(Arc::clone(&rt), stop_rx.clone())),
-            tokio::spawn(tasks::trim_loop(Arc::clone(&rt), stop_rx)),
+            tokio::spawn(tasks::trim_loop(Arc::clone(&rt), stop_rx.clone())),
         ];
+        if let Some(addr) = rt.settings.metrics_listen {
+            let mut stopped = stop_rx.clone();
+            loops.push(tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.changed().await;
+                };
+                if let Err(error) = crate::metrics::serve(addr, shutdown).await {
+                    tracing::error!(%error, %addr, "cannot serve /metrics; set another --metrics-listen");
+                }
+            }));
+            loops.push(tokio::spawn(tasks::gauge_loop(Arc::clone(&rt), stop_rx)));
+        }
         shutdown.await;
         tracing::info!("worker stopping: no new reads; waiting for runs in flight");
         let _ = stop_tx.send(true);
@@ -268,6 +280,12 @@ impl WorkerBuilder {
     /// What to do with events no handler matches.
     pub fn unhandled(mut self, unhandled: Unhandled) -> Self {
         self.settings.unhandled = unhandled;
+        self
+    }
+
+    /// Serves Prometheus `/metrics` on `addr` while running.
+    pub fn metrics_listen(mut self, addr: std::net::SocketAddr) -> Self {
+        self.settings.metrics_listen = Some(addr);
         self
     }
 

@@ -158,7 +158,15 @@ async fn run_one(rt: &Runtime, job: &Job<'_>, handler: &'static Registration) ->
         Some(Lease::Busy) | None => return false,
     }
     let context = HandlerContext::new(Arc::clone(envelope), Arc::clone(&rt.state), handler.name());
+    let started = std::time::Instant::now();
     let outcome = with_heartbeat(rt, invoke(handler, context), &done_key, &token, entry).await;
+    metrics::histogram!(crate::metrics::HANDLER_DURATION, "handler" => handler.name())
+        .record(started.elapsed().as_secs_f64());
+    let label = match &outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed(failure) if will_retry(failure, envelope, handler) => "retry_scheduled",
+        Outcome::Failed(_) => "dead_lettered",
+    };
     let fields = Fields {
         queue,
         envelope,
@@ -177,6 +185,12 @@ async fn run_one(rt: &Runtime, job: &Job<'_>, handler: &'static Registration) ->
                 .map_err(Some)
         }
     };
+    let label = match settled {
+        Ok(true) => label,
+        Ok(false) => "lease_lost",
+        Err(_) => "unsettled",
+    };
+    metrics::counter!(crate::metrics::HANDLER_RUNS, "handler" => handler.name(), "outcome" => label).increment(1);
     match settled {
         Ok(true) => true,
         Err(None) => false,
@@ -189,6 +203,11 @@ async fn run_one(rt: &Runtime, job: &Job<'_>, handler: &'static Registration) ->
             false
         }
     }
+}
+
+/// Whether a failed run gets a retry: retryable, and within the budget.
+fn will_retry(failure: &Failure, envelope: &Envelope, handler: &'static Registration) -> bool {
+    failure.retry.is_retryable() && envelope.attempt <= handler.options().retries
 }
 
 struct Fields<'a> {
@@ -217,7 +236,7 @@ async fn settle_failure(
     let attempt = envelope.attempt;
     let options = handler.options();
     let group = rt.settings.group.as_str();
-    if failure.retry.is_retryable() && attempt <= options.retries {
+    if will_retry(failure, envelope, handler) {
         let delay = match failure.retry {
             Retry::After(delay) => delay,
             _ => options.backoff.delay(attempt, jitter()),
@@ -272,6 +291,8 @@ async fn settle_failure(
         ];
         record.extend(encoded.fields());
         tracing::error!(handler = handler.name(), event_id = %envelope.id, attempts = attempt, reason, error = %failure.message, "handler failed; dead-lettered");
+        metrics::counter!(crate::metrics::DEAD_LETTERS_TOTAL, "queue" => queue.to_owned(), "reason" => reason)
+            .increment(1);
         rt.store
             .bury(done_key, token, queue, rt.settings.done_ttl, &record)
             .await
@@ -352,6 +373,8 @@ async fn dead_letter_entry(
         .collect();
     record.extend(original);
     tracing::error!(stream = %entry.stream, id = %entry.id, reason, %error, "entry dead-lettered");
+    metrics::counter!(crate::metrics::DEAD_LETTERS_TOTAL, "queue" => queue.to_owned(), "reason" => reason.to_owned())
+        .increment(1);
     if let Err(error) = rt
         .store
         .dead_letter_entry(queue, entry, &rt.settings.group, kind == Kind::Due, &record)

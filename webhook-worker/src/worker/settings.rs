@@ -48,6 +48,8 @@ pub struct WorkerSettings {
     pub redis_timeout: Duration,
     /// How long one blocking read waits for new entries.
     pub block: Duration,
+    /// Where to serve Prometheus `/metrics`; `None` serves none.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for WorkerSettings {
@@ -67,6 +69,7 @@ impl Default for WorkerSettings {
             unhandled: Unhandled::Ack,
             redis_timeout: Duration::from_secs(5),
             block: Duration::from_secs(1),
+            metrics_listen: None,
         }
     }
 }
@@ -121,6 +124,9 @@ pub struct WorkerArgs {
     /// The longest a Redis command may take.
     #[arg(long, env = "WEBHOOK_REDIS_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub redis_timeout: Duration,
+    /// Serve Prometheus `/metrics` on this address (e.g. `0.0.0.0:9100`).
+    #[arg(long, env = "WEBHOOK_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl From<WorkerArgs> for WorkerSettings {
@@ -138,6 +144,7 @@ impl From<WorkerArgs> for WorkerSettings {
             unhandled: args.unhandled,
             done_ttl: args.done_ttl,
             redis_timeout: args.redis_timeout,
+            metrics_listen: args.metrics_listen,
             ..Self::default()
         }
     }

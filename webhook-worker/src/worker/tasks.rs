@@ -152,6 +152,8 @@ pub(crate) async fn reclaim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<boo
             for id in deleted {
                 // The entry left the stream while pending: an event was lost.
                 tracing::error!(%stream, %id, "a pending entry was deleted from the stream before it was handled; the event is lost");
+                metrics::counter!(crate::metrics::EVENTS_LOST, "stream" => stream.clone())
+                    .increment(1);
             }
             for (entry, deliveries) in entries {
                 let permit = tokio::select! {
@@ -417,5 +419,50 @@ async fn retried<T, F: std::future::Future<Output = redis::RedisResult<T>>>(
             }
             result => return result,
         }
+    }
+}
+
+/// Publishes queue gauges (length, pending, lag, oldest pending, retries,
+/// dead letters) every five seconds, for `/metrics`.
+pub(crate) async fn gauge_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
+    let mut connection = None;
+    loop {
+        if connection.is_none() {
+            connection = crate::ops::connect(&rt.settings.redis_url).await.ok();
+        }
+        if let Some(c) = connection.as_mut() {
+            for queue in rt.registries.keys() {
+                match crate::ops::stats(c, queue).await {
+                    Ok(stats) => publish(&stats),
+                    Err(crate::ops::OpsError::UnknownQueue(_)) => {}
+                    Err(error) => {
+                        tracing::debug!(%error, "cannot read queue statistics");
+                        connection = None;
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+fn publish(stats: &crate::ops::QueueStats) {
+    use crate::metrics as m;
+    let queue = stats.queue.clone();
+    metrics::gauge!(m::QUEUE_LENGTH, "queue" => queue.clone()).set(stats.length as f64);
+    metrics::gauge!(m::DEAD_LETTERS, "queue" => queue.clone()).set(stats.dead_letters as f64);
+    for group in &stats.groups {
+        let labels = [("queue", queue.clone()), ("group", group.name.clone())];
+        metrics::gauge!(m::QUEUE_PENDING, &labels).set(group.pending as f64);
+        if let Some(lag) = group.lag {
+            metrics::gauge!(m::QUEUE_LAG, &labels).set(lag as f64);
+        }
+        let oldest = group.oldest_pending_age_ms.unwrap_or(0) as f64 / 1000.0;
+        metrics::gauge!(m::QUEUE_OLDEST_PENDING, &labels).set(oldest);
+        metrics::gauge!(m::RETRIES_SCHEDULED, &labels).set(group.retries_scheduled as f64);
     }
 }
