@@ -8,15 +8,15 @@
 //! and says so. Prints a `curl` line that sends a signed event, and the
 //! `redis-cli` lines that show what happened.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde::Deserialize;
 use webhook::config::Source;
 use webhook::extract::Field;
 use webhook::http::HeaderName;
-use webhook::ingest::{Ingest, IngestSettings, serve_on};
 use webhook::prelude::*;
 use webhook::signature::{Encoding, GenericHmac};
 use webhook::webhook_worker::worker::Worker;
@@ -65,18 +65,10 @@ const SECRET_VAR: &str = "DEMO_WEBHOOK_SECRET";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let (redis_url, _throwaway) = redis_or_throwaway()?;
+    common::init_logging();
+    let (redis_url, _throwaway) = common::redis_or_throwaway()?;
     let secret = std::env::var(SECRET_VAR).unwrap_or_else(|_| "demo-secret".to_owned());
-    let listen: SocketAddr = std::env::var("WEBHOOK_LISTEN")
-        .ok()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let listen = common::listen();
 
     let scheme = GenericHmac {
         signature_header: HeaderName::from_static("x-signature"),
@@ -96,14 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         verifier: Verifier::new(scheme, &[Secret::from(secret.as_str())])?,
         event_types: None,
     };
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        format!("cannot listen on {listen} ({e}); set WEBHOOK_LISTEN to a free address")
-    })?;
-    let ingest = Ingest::new(IngestSettings::new(redis_url.clone(), vec![source]))?;
-    let (stop_ingest, ingest_stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(serve_on(listener, ingest, async {
-        let _ = ingest_stopped.await;
-    }));
+    let stop_ingest = common::start_ingest(&redis_url, vec![source], listen).await?;
 
     print_instructions(listen, &secret);
 
@@ -114,7 +99,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .run(webhook::webhook_worker::shutdown_signal())
         .await?;
     let _ = stop_ingest.send(());
-    serving.await??;
     Ok(())
 }
 
@@ -141,62 +125,4 @@ fn print_instructions(listen: SocketAddr, secret: &str) {
             r#"{"type":"order.created","order":2,"fail":true}"#
         ),
     );
-}
-
-/// The Redis at `REDIS_URL`, or a throwaway `redis-server` when none answers.
-fn redis_or_throwaway() -> Result<(String, Option<Throwaway>), Box<dyn std::error::Error>> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    if ping(&url) {
-        return Ok((url, None));
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let dir = std::env::temp_dir().join(format!("webhook-quickstart-{port}"));
-    std::fs::create_dir_all(&dir)?;
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .args(["--dir", &dir.display().to_string()])
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            format!(
-                "nothing answers at {} and redis-server cannot be started ({e}); start Redis or set REDIS_URL",
-                webhook::webhook_worker::redact_url(&url)
-            )
-        })?;
-    let throwaway = Throwaway { child, dir };
-    let local = format!("redis://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if ping(&local) {
-            eprintln!(
-                "Nothing answers at {}: started a throwaway redis-server on port {port} (its data goes when this exits).\n\
-                 Use `redis-cli -p {port}` for the commands below.",
-                webhook::webhook_worker::redact_url(&url)
-            );
-            return Ok((local, Some(throwaway)));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err("the throwaway redis-server did not start".into())
-}
-
-fn ping(url: &str) -> bool {
-    redis::Client::open(url)
-        .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
-        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-        .is_ok()
-}
-
-struct Throwaway {
-    child: Child,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Throwaway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
