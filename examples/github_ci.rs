@@ -97,7 +97,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let source = Source {
         name: "github".into(),
         queue: "ci".into(),
-        verifier: Verifier::new(Provider::GitHub.scheme().ok_or("built-in")?, &[Secret::from(secret.as_str())])?,
+        verifier: Verifier::new(
+            Provider::GitHub.scheme().ok_or("built-in")?,
+            &[Secret::from(secret.as_str())],
+        )?,
         event_types: None,
     };
     let listen = common::listen();

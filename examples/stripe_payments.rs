@@ -31,14 +31,22 @@ struct Charge {
 }
 
 /// Records a successful payment once per Stripe event.
-#[webhook_handler("payment_intent.succeeded", queue = "payments", name = "record-payment", retries = 5)]
+#[webhook_handler(
+    "payment_intent.succeeded",
+    queue = "payments",
+    name = "record-payment",
+    retries = 5
+)]
 async fn record_payment(
     event: Event<StripeEvent<PaymentIntent>>,
     db: State<tokio_postgres::Client>,
 ) -> Result<(), HandlerError> {
     let intent = event.object();
     if intent.amount <= 0 {
-        return Err(HandlerError::reject(format!("payment {} has no amount", intent.id)));
+        return Err(HandlerError::reject(format!(
+            "payment {} has no amount",
+            intent.id
+        )));
     }
     // `?` on a database error retries with backoff.
     let inserted = db
@@ -54,7 +62,10 @@ async fn record_payment(
 
 /// Records a refund once per Stripe event.
 #[webhook_handler("charge.refunded", queue = "payments", name = "record-refund")]
-async fn record_refund(event: Event<StripeEvent<Charge>>, db: State<tokio_postgres::Client>) -> Result<(), HandlerError> {
+async fn record_refund(
+    event: Event<StripeEvent<Charge>>,
+    db: State<tokio_postgres::Client>,
+) -> Result<(), HandlerError> {
     let charge = event.object();
     db.execute(
         "INSERT INTO refunds (event_id, charge, amount_refunded) VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING",
@@ -71,7 +82,8 @@ const SECRET_VAR: &str = "STRIPE_WEBHOOK_SECRET";
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let (redis_url, _throwaway) = common::redis_or_throwaway()?;
-    let database = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let database = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let (db, connection) = tokio_postgres::connect(&database, tokio_postgres::NoTls)
         .await
         .map_err(|e| format!("cannot connect to PostgreSQL ({e}); set DATABASE_URL"))?;
@@ -92,8 +104,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let source = Source {
         name: "stripe".into(),
         queue: "payments".into(),
-        verifier: Verifier::new(Provider::Stripe.scheme().ok_or("built-in")?, &[Secret::from(secret.as_str())])?,
-        event_types: Some(vec!["payment_intent.*".parse()?, "charge.refunded".parse()?]),
+        verifier: Verifier::new(
+            Provider::Stripe.scheme().ok_or("built-in")?,
+            &[Secret::from(secret.as_str())],
+        )?,
+        event_types: Some(vec![
+            "payment_intent.*".parse()?,
+            "charge.refunded".parse()?,
+        ]),
     };
     let listen = common::listen();
     let stop_ingest = common::start_ingest(&redis_url, vec![source], listen).await?;

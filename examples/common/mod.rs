@@ -35,9 +35,9 @@ pub async fn start_ingest(
     sources: Vec<Source>,
     listen: SocketAddr,
 ) -> Result<tokio::sync::oneshot::Sender<()>, Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen} ({e}); set WEBHOOK_LISTEN to a free address"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        format!("cannot listen on {listen} ({e}); set WEBHOOK_LISTEN to a free address")
+    })?;
     let ingest = Ingest::new(IngestSettings::new(redis_url, sources))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve_on(listener, ingest, async {
@@ -52,7 +52,9 @@ pub fn redis_or_throwaway() -> Result<(String, Option<Throwaway>), Box<dyn std::
     if ping(&url) {
         return Ok((url, None));
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let dir = std::env::temp_dir().join(format!("webhook-example-{port}"));
     std::fs::create_dir_all(&dir)?;
     let shown = webhook::webhook_worker::redact_url(&url);
