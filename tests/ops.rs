@@ -311,3 +311,30 @@ async fn the_cli_says_what_to_do_for_a_wrong_url_and_an_unknown_id() {
     .unwrap_err();
     assert!(vague.to_string().contains("pass --all"), "{vague}");
 }
+
+#[tokio::test]
+async fn a_worker_binary_offers_the_operator_commands_and_lists_its_handlers() {
+    use clap::Parser as _;
+    use webhook::webhook_worker::cli::WorkerCli;
+
+    let run_worker =
+        WorkerCli::try_parse_from(["my-worker", "--concurrency", "8", "--queue", "ops"]).unwrap();
+    assert!(run_worker.command.is_none());
+    assert_eq!(
+        (
+            run_worker.worker.concurrency,
+            run_worker.worker.queues.as_slice()
+        ),
+        (8, &["ops".to_owned()][..])
+    );
+    let ops = WorkerCli::try_parse_from(["my-worker", "dlq", "list", "--queue", "ops"]).unwrap();
+    assert!(matches!(ops.command, Some(OpsCommand::Dlq { .. })));
+
+    let mut out = Vec::new();
+    cli::run(OpsCommand::Handlers, &mut out).await.unwrap();
+    let listed = String::from_utf8(out).unwrap();
+    assert!(
+        listed.contains("ops-flaky  pattern=o.flaky  queue=ops  retries=8"),
+        "{listed}"
+    );
+}

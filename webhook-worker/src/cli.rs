@@ -506,3 +506,61 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+/// A worker binary's command line: the worker's flags, or one of the
+/// operator subcommands (which, from a worker binary, know its handlers).
+#[derive(Debug, clap::Parser)]
+#[command(about = "A webhook worker, and the operator tools for its queues")]
+pub struct WorkerCli {
+    /// An operator subcommand; without one, the worker runs.
+    #[command(subcommand)]
+    pub command: Option<OpsCommand>,
+    /// The worker's settings.
+    #[command(flatten)]
+    pub worker: crate::worker::WorkerArgs,
+}
+
+/// The whole `main` of a worker binary: parses [`WorkerCli`], then runs the
+/// worker until SIGINT/SIGTERM (after `configure` adds state or overrides
+/// settings) or the operator subcommand, and returns the exit code.
+///
+/// ```no_run
+/// # struct Pool;
+/// # async fn connect() -> Pool { Pool }
+/// #[tokio::main]
+/// async fn main() -> std::process::ExitCode {
+///     let pool = connect().await;
+///     webhook_worker::cli::worker_main(|worker| worker.state(pool)).await
+/// }
+/// ```
+pub async fn worker_main(
+    configure: impl FnOnce(crate::worker::WorkerBuilder) -> crate::worker::WorkerBuilder,
+) -> std::process::ExitCode {
+    use clap::Parser as _;
+    let cli = WorkerCli::parse();
+    let result: Result<(), String> = match cli.command {
+        Some(command) => run(command, &mut std::io::stdout())
+            .await
+            .map_err(|e| e.to_string()),
+        None => {
+            let builder = crate::worker::Worker::builder().settings(cli.worker.into());
+            match configure(builder).build() {
+                Ok(worker) => worker
+                    .run(crate::shutdown_signal())
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            }
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {error}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
