@@ -34,6 +34,10 @@ pub(crate) struct Drained {
     pub(crate) events_per_sec: f64,
     /// Redis commands per event, by command (the benchmark's own probes excluded).
     pub(crate) commands: BTreeMap<String, f64>,
+    /// Redis memory per queued event, in bytes.
+    pub(crate) redis_bytes_per_event: f64,
+    /// Peak RSS of this process (the worker) while draining, in MB.
+    pub(crate) peak_mb: Option<f64>,
 }
 
 /// Queues `events` 1 KiB events, then times a worker at `concurrency`
@@ -44,7 +48,10 @@ pub(crate) fn measure_drain(
     concurrency: usize,
 ) -> anyhow::Result<Drained> {
     redis.flush()?;
+    let before = redis.used_memory()?;
     fill(redis, events)?;
+    let redis_bytes_per_event = redis.used_memory()?.saturating_sub(before) as f64 / events as f64;
+    crate::memory::reset_peak();
     redis.cli::<String>(&["CONFIG", "RESETSTAT"])?;
     HANDLED.store(0, Ordering::Relaxed);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -74,6 +81,7 @@ pub(crate) fn measure_drain(
         running.await??;
         Ok::<_, anyhow::Error>(elapsed)
     })?;
+    let peak_mb = crate::memory::peak_mb();
     let mut commands = redis.command_calls()?;
     for probe in ["info", "config|resetstat", "xpending", "ping"] {
         commands.remove(probe);
@@ -86,6 +94,8 @@ pub(crate) fn measure_drain(
             .into_iter()
             .map(|(name, calls)| (name, calls as f64 / events as f64))
             .collect(),
+        redis_bytes_per_event,
+        peak_mb,
     })
 }
 

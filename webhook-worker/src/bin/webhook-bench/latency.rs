@@ -93,6 +93,8 @@ pub(crate) struct Latency {
     pub(crate) retry_samples: usize,
     pub(crate) retry_p50_ms: f64,
     pub(crate) retry_p99_ms: f64,
+    /// RSS of this process with the ingest and a worker started and idle, in MB.
+    pub(crate) idle_mb: Option<f64>,
 }
 
 /// Sends signed events at `rate` per second for `duration` through the
@@ -117,7 +119,7 @@ pub(crate) fn measure_latency(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let idle_mb = runtime.block_on(async {
         let source = Source {
             name: "github".into(),
             queue: "latency".into(),
@@ -134,6 +136,7 @@ pub(crate) fn measure_latency(
             .redis_url(redis.url())
             .queue("latency")
             .consumer("bench")
+            .concurrency(256)
             .build()?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut ingest_stopped = stopped.clone();
@@ -146,8 +149,11 @@ pub(crate) fn measure_latency(
         }));
         // Let the worker create its group before timing.
         tokio::time::sleep(Duration::from_millis(300)).await;
+        let idle_mb = crate::memory::current_mb();
 
-        let connections = 8u64;
+        // About a thousand requests a second per connection, so each has
+        // time for its answer before the next is due.
+        let connections = (rate / 1000).clamp(8, 64);
         let per_connection = Duration::from_secs_f64(connections as f64 / rate as f64);
         let deadline = Instant::now() + duration;
         let mut senders = Vec::new();
@@ -191,7 +197,7 @@ pub(crate) fn measure_latency(
         let _ = stop.send(true);
         serving.await??;
         working.await??;
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, anyhow::Error>(idle_mb)
     })?;
     let latencies = std::mem::take(
         &mut *LATENCIES_US
@@ -216,6 +222,7 @@ pub(crate) fn measure_latency(
         retry_samples: lateness.len(),
         retry_p50_ms,
         retry_p99_ms,
+        idle_mb,
     })
 }
 

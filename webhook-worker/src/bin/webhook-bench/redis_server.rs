@@ -71,6 +71,15 @@ impl BenchRedis {
         })
     }
 
+    /// Redis's `used_memory`, in bytes.
+    pub(crate) fn used_memory(&self) -> anyhow::Result<u64> {
+        let info: String = self.cli(&["INFO", "memory"])?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .context("INFO memory has no used_memory")
+    }
+
     /// Calls per command since the last `CONFIG RESETSTAT`.
     pub(crate) fn command_calls(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
         let info: String = self.cli(&["INFO", "commandstats"])?;
