@@ -159,7 +159,8 @@ fn render_ingest(rows: &[IngestRow]) -> String {
         "Ingest of signed 1 KiB GitHub deliveries over keep-alive connections (built-in HTTP/1.1 load \
          generator in this process), beside `redis-benchmark` running the same script call (`EVALSHA` \
          ingest.lua: GET + XLEN + XADD + SET) with as many clients. Server, load generator and Redis \
-         share this machine ({} cores). Peak RSS is this process's: the ingest plus the load generator.\n\n\
+         share this machine ({} cores). Peak RSS is this benchmark process's high-water mark so far \
+         (ingest, load generator, and whatever earlier phases left allocated).\n\n\
          | Redis | connections | ingest req/s | p50 ms | p99 ms | p99.9 ms | non-200 | redis-benchmark req/s | its p50 ms | its p99 ms | ingest / limit | peak RSS MB |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -189,7 +190,8 @@ fn render_drain(drains: &[drain::Drained]) -> String {
     let mut out = String::from(
         "Worker drain: queued 1 KiB events through a no-op handler (Redis without persistence, \
          worker in this process on a one-thread runtime), until every entry is acknowledged. Commands per event count \
-         what the worker sends and, inside its scripts, what they run (`get`, `set`).\n\n\
+         what the worker sends and, inside its scripts, what they run (`get`, `set`). Peak RSS as \
+         above: the process's high-water mark so far.\n\n\
          | events | concurrency | events/s | Redis commands per event | Redis bytes per queued event | peak RSS MB |\n|---|---|---|---|---|---|\n",
     );
     for drain in drains {
@@ -223,7 +225,8 @@ fn render_latency(rows: &[latency::Latency]) -> String {
          handler's start (worker concurrency 256); the rate is half the ingest's measured maximum (no persistence, 50 \
          connections). Retry lateness: handlers that ask for a retry after 200 ms, timed from the \
          failure plus 200 ms to the retry's start. Idle RSS: this process with the ingest and a \
-         worker started, before the load.\n\n\
+         worker started, before the load (it includes what earlier phases left allocated; run \
+         `--only latency` for a clean figure).\n\n\
          | rate/s | events | p50 ms | p99 ms | retries | retry lateness p50 ms | p99 ms | idle RSS MB |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
