@@ -308,9 +308,11 @@ async fn with_heartbeat<F: Future>(
     token: &str,
     entry: &Entry,
 ) -> F::Output {
-    let mut beat = tokio::time::interval((rt.visibility / 3).max(Duration::from_millis(1)));
+    let period = (rt.visibility / 3).max(Duration::from_millis(1));
+    // The first beat is one period away. (Awaiting an interval's immediate
+    // first tick costs up to a millisecond of timer granularity per run.)
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    beat.tick().await;
     tokio::pin!(run);
     let mut held = true;
     loop {

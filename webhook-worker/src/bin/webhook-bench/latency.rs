@@ -136,7 +136,6 @@ pub(crate) fn measure_latency(
             .redis_url(redis.url())
             .queue("latency")
             .consumer("bench")
-            .concurrency(256)
             .build()?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut ingest_stopped = stopped.clone();

@@ -222,7 +222,7 @@ fn render_latency(rows: &[latency::Latency]) -> String {
         "End to end: signed requests sent at a steady rate over keep-alive connections (about \
          one per thousand requests a second), through the ingest to a no-op handler (ingest and \
          worker in this process, Redis without persistence), timed from the client's send to the \
-         handler's start (worker concurrency 256); the rate is half the ingest's measured maximum (no persistence, 50 \
+         handler's start (worker at its default concurrency, 64); the rate is half the ingest's measured maximum (no persistence, 50 \
          connections). Retry lateness: handlers that ask for a retry after 200 ms, timed from the \
          failure plus 200 ms to the retry's start. Idle RSS: this process with the ingest and a \
          worker started, before the load (it includes what earlier phases left allocated; run \
