@@ -143,7 +143,7 @@ fn trim(c: &mut redis::Connection) -> i64 {
         .unwrap()
         .as_millis()
         .to_string();
-    eval(c, script::TRIM, &["s"], &[&now, "0"])
+    eval(c, script::TRIM, &["s"], &[&now, "0", "="])
 }
 
 #[test]

@@ -3,7 +3,9 @@
 -- the last one it was given (kept, so no id arithmetic is needed). Entries
 -- newer than the retention window stay too. A stream without groups is not
 -- trimmed.
--- KEYS[1] stream; ARGV[1] now ms, ARGV[2] retention ms
+-- KEYS[1] stream; ARGV[1] now ms, ARGV[2] retention ms, ARGV[3] '~' to trim
+-- whole nodes only (cheap: Redis never blocks on a long partial trim, and
+-- it only ever trims less) or '=' to trim exactly
 -- Returns the number of entries removed.
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -34,4 +36,4 @@ for _, group in ipairs(groups) do
     minid = keep
   end
 end
-return redis.call('XTRIM', KEYS[1], 'MINID', minid)
+return redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3] or '~', minid)

@@ -298,8 +298,14 @@ impl Store {
     }
 
     pub(crate) async fn trim(&self, stream: &str, now_ms: u64, retention: Duration) -> Result<u64> {
-        self.run(self.trim.key(stream).arg(now_ms).arg(millis(retention)))
-            .await
+        self.run(
+            self.trim
+                .key(stream)
+                .arg(now_ms)
+                .arg(millis(retention))
+                .arg("~"),
+        )
+        .await
     }
 
     /// Creates the group on each stream (and the stream) if missing, from the
