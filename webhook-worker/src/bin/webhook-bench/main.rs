@@ -131,12 +131,18 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .find(|r| r.label == "no persistence" && r.connections == 50)
             .map_or(2_000, |r| (r.measured.requests_per_sec / 2.0) as u64);
-        latencies.push(latency::measure_latency(
-            &redis,
-            rate,
-            Duration::from_secs(seconds),
-            retries,
-        )?);
+        let mut rates = vec![rate];
+        if rate != 2_000 {
+            rates.push(2_000);
+        }
+        for rate in rates {
+            latencies.push(latency::measure_latency(
+                &redis,
+                rate,
+                Duration::from_secs(seconds),
+                retries,
+            )?);
+        }
     }
     let report = format!(
         "{}\n{}\n{}",
@@ -223,7 +229,7 @@ fn render_latency(rows: &[latency::Latency]) -> String {
          one per thousand requests a second), through the ingest to a no-op handler (ingest and \
          worker in this process, Redis without persistence), timed from the client's send to the \
          handler's start (worker at its default concurrency, 64); the rate is half the ingest's measured maximum (no persistence, 50 \
-         connections). Retry lateness: handlers that ask for a retry after 200 ms, timed from the \
+         connections), and a moderate 2,000/s. Retry lateness: handlers that ask for a retry after 200 ms, timed from the \
          failure plus 200 ms to the retry's start. Idle RSS: this process with the ingest and a \
          worker started, before the load (it includes what earlier phases left allocated; run \
          `--only latency` for a clean figure).\n\n\
