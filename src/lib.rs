@@ -53,14 +53,16 @@
 //!
 //! The parts: [`signature`] verifies providers' signatures, [`config`]
 //! reads sources, [`Envelope`] is a stored event, [`handler`] holds the
-//! registry and the handler types, [`testing`] runs handlers in tests.
+//! registry and the handler types, [`testing`] runs handlers in tests,
+//! [`ingest`] serves providers, [`worker`] runs handlers from Redis, and
+//! [`ops`], [`cli`] and [`metrics`] are for operators.
 
 pub use webhook_core::{
     Envelope, Event, EventPattern, RawBody, Secret, config, envelope, event, extract, handler,
     http, layout, payload, signature, testing,
 };
 pub use webhook_macros::webhook_handler;
-pub use webhook_worker::ingest;
+pub use webhook_worker::{cli, ingest, metrics, ops, worker};
 pub use {webhook_core, webhook_worker};
 
 #[doc(hidden)]
@@ -74,4 +76,5 @@ pub mod prelude {
     pub use webhook_core::testing::TestHarness;
     pub use webhook_core::{Envelope, Event, EventPattern, RawBody, Secret};
     pub use webhook_macros::webhook_handler;
+    pub use webhook_worker::worker::Worker;
 }

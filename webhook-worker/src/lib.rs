@@ -1,5 +1,5 @@
-//! The runtime of the webhook framework: the ingest server (and, next, the
-//! workers and the operator CLI).
+//! The runtime of the webhook framework: the [`ingest`] server, the
+//! [`worker`], the operator tools ([`ops`], [`cli`]) and [`metrics`].
 //!
 //! Start an ingest from a configuration file:
 //!
