@@ -109,7 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let send = |event: &str, delivery: &str, body: &str| {
         format!(
             "  body='{body}'\n  \
-             sig=$(printf '%s' \"$body\" | openssl dgst -sha256 -hmac '{secret}' -hex | sed 's/.*= //')\n  \
+             sig=$(printf '%s' \"$body\" | openssl dgst -sha256 -hmac \"${{GITHUB_WEBHOOK_SECRET:-github-example-secret}}\" -hex | sed 's/.*= //')\n  \
              curl -s http://{listen}/webhooks/github -H 'X-GitHub-Event: {event}' -H 'X-GitHub-Delivery: {delivery}' \
              -H \"X-Hub-Signature-256: sha256=$sig\" -d \"$body\"; echo"
         )

@@ -90,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let stop_ingest = common::start_ingest(&redis_url, vec![source], listen).await?;
 
-    print_instructions(listen, &secret);
+    print_instructions(listen);
 
     Worker::builder()
         .redis_url(redis_url)
@@ -102,11 +102,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn print_instructions(listen: SocketAddr, secret: &str) {
+fn print_instructions(listen: SocketAddr) {
     let send = |id: &str, body: &str| {
         format!(
             "  ts=$(date +%s); body='{body}'\n  \
-             sig=$(printf '%s.%s' \"$ts\" \"$body\" | openssl dgst -sha256 -hmac '{secret}' -hex | sed 's/.*= //')\n  \
+             sig=$(printf '%s.%s' \"$ts\" \"$body\" | openssl dgst -sha256 -hmac \"${{DEMO_WEBHOOK_SECRET:-demo-secret}}\" -hex | sed 's/.*= //')\n  \
              curl -s http://{listen}/webhooks/demo -H \"X-Timestamp: $ts\" -H \"X-Signature: sha256=$sig\" -H 'X-Event-Id: {id}' -d \"$body\"; echo"
         )
     };

@@ -116,13 +116,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = common::listen();
     let stop_ingest = common::start_ingest(&redis_url, vec![source], listen).await?;
 
+    let shown_database = webhook::webhook_worker::redact_url(&database);
     let body = r#"{"id":"evt_example_1","type":"payment_intent.succeeded","created":1700000000,"data":{"object":{"id":"pi_1","amount":2000,"currency":"eur"}}}"#;
     eprintln!(
         "\nReady. Send a signed Stripe event (the signature is HMAC-SHA256 of `<t>.<body>` keyed by the whole whsec_ secret):\n\n  \
          t=$(date +%s); body='{body}'\n  \
-         sig=$(printf '%s.%s' \"$t\" \"$body\" | openssl dgst -sha256 -hmac '{secret}' -hex | sed 's/.*= //')\n  \
+         sig=$(printf '%s.%s' \"$t\" \"$body\" | openssl dgst -sha256 -hmac \"${{STRIPE_WEBHOOK_SECRET:-whsec_example}}\" -hex | sed 's/.*= //')\n  \
          curl -s http://{listen}/webhooks/stripe -H \"Stripe-Signature: t=$t,v1=$sig\" -d \"$body\"; echo\n\n\
-         Then: psql {database} -c 'SELECT * FROM payments'\n\
+         Then: psql {shown_database} -c 'SELECT * FROM payments'\n\
          Send it again: the ingest answers \"duplicate\"; and even a second run of the handler would insert nothing.\n\
          Or forward real events with the Stripe CLI: stripe listen --forward-to {listen}/webhooks/stripe (and set {SECRET_VAR}).\n"
     );

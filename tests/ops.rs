@@ -338,3 +338,106 @@ async fn a_worker_binary_offers_the_operator_commands_and_lists_its_handlers() {
         "{listed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_never_reruns_a_done_handler_nor_parks_an_event_no_group_reads() {
+    let redis = RedisServer::start();
+    let c = &mut redis.connection();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("webhook:{ops}:events")
+        .arg("workers")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query(c)
+        .unwrap();
+    let bury = |c: &mut redis::Connection, id: &str, group: &str| -> String {
+        let envelope = Envelope::new(id, "o.flaky", "test", b"{}".to_vec());
+        let encoded = envelope.encode();
+        let mut command = redis::cmd("XADD");
+        command
+            .arg("webhook:{ops}:dead")
+            .arg("*")
+            .arg("handler")
+            .arg("ops-flaky")
+            .arg("group")
+            .arg(group)
+            .arg("reason")
+            .arg("poison");
+        for (field, value) in encoded.fields() {
+            command.arg(field).arg(value);
+        }
+        command.query(c).unwrap()
+    };
+    let done_id = bury(c, "done-1", "workers");
+    let orphan_id = bury(c, "orphan-1", "gone");
+    // The handler succeeded after all (its acknowledgement was what got lost).
+    let _: () = redis::cmd("SET")
+        .arg("webhook:{ops}:done:workers:test/ops-flaky/done-1")
+        .arg("done")
+        .query(c)
+        .unwrap();
+
+    let mut connection = ops::connect(&redis.url()).await.unwrap();
+    let ttl = Duration::from_secs(3600);
+    let done = ops::show(&mut connection, "ops", &done_id).await.unwrap();
+    assert_eq!(
+        ops::replay(&mut connection, &done, ttl).await.unwrap(),
+        ReplayOutcome::AlreadyDone
+    );
+    let orphan = ops::show(&mut connection, "ops", &orphan_id).await.unwrap();
+    assert_eq!(
+        ops::replay(&mut connection, &orphan, ttl).await.unwrap(),
+        ReplayOutcome::NoGroup
+    );
+
+    let marker: String = redis::cmd("GET")
+        .arg("webhook:{ops}:done:workers:test/ops-flaky/done-1")
+        .query(c)
+        .unwrap();
+    assert_eq!(marker, "done", "a replay overwrote a done marker");
+    let due: u64 = redis::cmd("XLEN")
+        .arg("webhook:{ops}:due:workers")
+        .query(c)
+        .unwrap();
+    assert_eq!(due, 0, "nothing was re-queued");
+    let left: Vec<String> = ops::list(&mut connection, "ops", &DeadFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(
+        left,
+        [orphan_id],
+        "the done one is removed, the orphan kept"
+    );
+
+    // Named on the command line, a letter that cannot be replayed is an error.
+    let mut out = Vec::new();
+    let refused = cli::run(
+        OpsCommand::Dlq {
+            command: DlqCommand::Replay {
+                redis: RedisArgs {
+                    redis_url: redis.url(),
+                },
+                filter: FilterArgs {
+                    queue: "ops".into(),
+                    ..FilterArgs::default()
+                },
+                id: Some(left[0].clone()),
+                all: false,
+                dry_run: false,
+            },
+        },
+        &mut out,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("group no longer reads the queue"),
+        "{refused}"
+    );
+}

@@ -129,8 +129,9 @@ pub mod script {
     /// Dead-letters a whole entry and acknowledges it, in one step.
     pub const DEAD: &str = include_str!("scripts/dead.lua");
     /// Puts a dead letter back in its group's due stream for its handler and
-    /// removes it from the dead letters, atomically: `1`, or `0` when it is
-    /// already gone.
+    /// removes it from the dead letters, atomically: `1` replayed, `0`
+    /// already gone, `2` the handler is already done, `3` it is running,
+    /// `-1` the group does not read the queue.
     pub const REPLAY: &str = include_str!("scripts/replay.lua");
     /// Moves due retries into the group's due stream: `{moved, next due ms or -1}`.
     pub const PROMOTE: &str = include_str!("scripts/promote.lua");

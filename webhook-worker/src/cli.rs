@@ -106,11 +106,20 @@ pub enum DlqCommand {
 }
 
 /// Where Redis is.
-#[derive(Debug, clap::Args)]
+#[derive(clap::Args)]
 pub struct RedisArgs {
     /// The Redis URL.
-    #[arg(long, env = "REDIS_URL", default_value = crate::ingest::DEFAULT_REDIS_URL)]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, default_value = crate::ingest::DEFAULT_REDIS_URL)]
     pub redis_url: String,
+}
+
+impl std::fmt::Debug for RedisArgs {
+    /// The URL with any password hidden.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisArgs")
+            .field("redis_url", &crate::redact_url(&self.redis_url))
+            .finish()
+    }
 }
 
 /// Which dead letters.
@@ -313,23 +322,50 @@ async fn dlq(command: DlqCommand, out: &mut dyn Write) -> Result<(), CliError> {
                 writeln!(out, "would replay {} dead letter(s):", letters.len())?;
                 return write_list(out, &letters).map_err(Into::into);
             }
-            let (mut replayed, mut gone, mut undecodable) = (0, 0, 0);
+            let mut counts: std::collections::BTreeMap<&str, usize> =
+                std::collections::BTreeMap::new();
             for (done, letter) in letters.iter().enumerate() {
-                match ops::replay(&mut connection, letter, Duration::from_secs(7 * 86_400)).await? {
-                    ReplayOutcome::Replayed => replayed += 1,
-                    ReplayOutcome::Gone => gone += 1,
-                    _ => undecodable += 1,
-                }
+                let outcome =
+                    ops::replay(&mut connection, letter, Duration::from_secs(7 * 86_400)).await?;
+                let label = match outcome {
+                    ReplayOutcome::Replayed => "replayed",
+                    ReplayOutcome::Gone => "already gone",
+                    ReplayOutcome::AlreadyDone => "handler already done (removed)",
+                    ReplayOutcome::Running => "handler running now (left)",
+                    ReplayOutcome::NoGroup => "group no longer reads the queue (left)",
+                    _ => "event does not decode (left)",
+                };
+                *counts.entry(label).or_default() += 1;
                 if letters.len() >= 100 && (done + 1) % 100 == 0 {
                     eprint!("\rreplayed {}/{}", done + 1, letters.len());
+                }
+                if let (Some(id), false) = (
+                    &id,
+                    matches!(
+                        outcome,
+                        ReplayOutcome::Replayed | ReplayOutcome::AlreadyDone
+                    ),
+                ) {
+                    return Err(CliError::Usage(format!(
+                        "dead letter `{id}` was not replayed: {label}"
+                    )));
                 }
             }
             if letters.len() >= 100 {
                 eprintln!();
             }
+            let summary: Vec<String> = counts
+                .iter()
+                .map(|(label, n)| format!("{label} {n}"))
+                .collect();
             writeln!(
                 out,
-                "replayed {replayed}; already gone {gone}; not replayable (event does not decode) {undecodable}"
+                "{}",
+                if summary.is_empty() {
+                    "nothing to replay".to_owned()
+                } else {
+                    summary.join("; ")
+                }
             )?;
             Ok(())
         }
@@ -511,6 +547,9 @@ fn now_ms() -> u64 {
 /// operator subcommands (which, from a worker binary, know its handlers).
 #[derive(Debug, clap::Parser)]
 #[command(about = "A webhook worker, and the operator tools for its queues")]
+// The worker's flags belong to running the worker; a subcommand takes its
+// own (`my-worker dlq list --redis-url ...`), never the worker's silently.
+#[command(args_conflicts_with_subcommands = true)]
 pub struct WorkerCli {
     /// An operator subcommand; without one, the worker runs.
     #[command(subcommand)]

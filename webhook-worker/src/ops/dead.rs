@@ -74,7 +74,9 @@ impl DeadLetter {
     /// else as `body_base64`.
     pub fn to_json(&self) -> serde_json::Value {
         let mut out = serde_json::Map::new();
-        out.insert("id".into(), self.id.clone().into());
+        // `id` is the event's (from the fields below); the dead letter's own
+        // id, which `dlq show/replay/purge` take, is `dead_letter_id`.
+        out.insert("dead_letter_id".into(), self.id.clone().into());
         out.insert("queue".into(), self.queue.clone().into());
         for (name, value) in &self.fields {
             if name == field::BODY {
@@ -224,6 +226,14 @@ pub enum ReplayOutcome {
     Replayed,
     /// Already gone (replayed or purged by someone else meanwhile).
     Gone,
+    /// The handler is already done for the event (it succeeded after the
+    /// dead letter was written): the dead letter was removed, nothing re-runs.
+    AlreadyDone,
+    /// The handler is running for the event right now: left as it is.
+    Running,
+    /// The dead letter's consumer group does not read the queue (any more):
+    /// left as it is, since nothing would read the replay.
+    NoGroup,
     /// Not replayable: the event does not decode.
     Undecodable,
 }
@@ -258,7 +268,9 @@ pub async fn replay(
         .key(key::dead(&letter.queue))
         .key(key::due(&letter.queue, &letter.group))
         .key(key::done(&letter.queue, &letter.group, &idempotency))
+        .key(key::events(&letter.queue))
         .arg(&letter.id)
+        .arg(&letter.group)
         .arg(if single { "1" } else { "0" })
         .arg(
             u64::try_from(marker_ttl.as_millis())
@@ -273,10 +285,12 @@ pub async fn replay(
         invocation.arg(name).arg(value);
     }
     let replayed: i64 = invocation.invoke_async(connection).await?;
-    Ok(if replayed == 1 {
-        ReplayOutcome::Replayed
-    } else {
-        ReplayOutcome::Gone
+    Ok(match replayed {
+        1 => ReplayOutcome::Replayed,
+        2 => ReplayOutcome::AlreadyDone,
+        3 => ReplayOutcome::Running,
+        -1 => ReplayOutcome::NoGroup,
+        _ => ReplayOutcome::Gone,
     })
 }
 

@@ -88,7 +88,14 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
         }
     };
     if handlers.is_empty() {
-        match rt.settings.unhandled {
+        // A replayed whole entry that no handler matches any more goes back
+        // to the dead letters rather than vanishing.
+        let unhandled = if kind == Kind::Due {
+            Unhandled::DeadLetter
+        } else {
+            rt.settings.unhandled
+        };
+        match unhandled {
             Unhandled::Ack => {
                 tracing::debug!(queue = %queue, event_id = %envelope.id, event_type = %envelope.event_type, "no handler; acknowledged");
                 ack(rt, kind, &entry).await;

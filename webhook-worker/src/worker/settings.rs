@@ -13,8 +13,9 @@ pub enum Unhandled {
 }
 
 /// Everything a worker is configured with. [`WorkerBuilder`](super::WorkerBuilder)
-/// fills it; every field has a default.
-#[derive(Clone, Debug)]
+/// fills it; every field has a default. `Debug` hides any password in the
+/// Redis URL.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct WorkerSettings {
     /// The Redis URL.
@@ -86,10 +87,10 @@ pub fn default_consumer() -> String {
 }
 
 /// The worker's command-line flags; each also reads an environment variable.
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct WorkerArgs {
     /// The Redis URL.
-    #[arg(long, env = "REDIS_URL", default_value = crate::ingest::DEFAULT_REDIS_URL)]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, default_value = crate::ingest::DEFAULT_REDIS_URL)]
     pub redis_url: String,
     /// Queues to consume (comma-separated); default: every queue a handler names.
     #[arg(long = "queue", env = "WEBHOOK_QUEUES", value_delimiter = ',')]
@@ -147,5 +148,32 @@ impl From<WorkerArgs> for WorkerSettings {
             metrics_listen: args.metrics_listen,
             ..Self::default()
         }
+    }
+}
+
+impl std::fmt::Debug for WorkerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerSettings")
+            .field("redis_url", &crate::redact_url(&self.redis_url))
+            .field("queues", &self.queues)
+            .field("group", &self.group)
+            .field("consumer", &self.consumer)
+            .field("concurrency", &self.concurrency)
+            .field("visibility_timeout", &self.visibility_timeout)
+            .field("max_deliveries", &self.max_deliveries)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("done_ttl", &self.done_ttl)
+            .field("retention", &self.retention)
+            .field("unhandled", &self.unhandled)
+            .field("redis_timeout", &self.redis_timeout)
+            .field("block", &self.block)
+            .field("metrics_listen", &self.metrics_listen)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for WorkerArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&WorkerSettings::from(self.clone()), f)
     }
 }
