@@ -218,7 +218,7 @@ pub async fn run(command: OpsCommand, out: &mut dyn Write) -> Result<(), CliErro
                 for queue in &names {
                     all.push(ops::stats(&mut connection, queue).await?);
                 }
-                if watch.is_some() {
+                if watch.is_some() && !json {
                     write!(out, "\x1b[2J\x1b[H")?;
                 }
                 if json {
