@@ -58,34 +58,36 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
         }
     };
     let registry = &rt.registries[&queue];
-    let handlers: Vec<&'static Registration> = match kind {
-        Kind::Events => registry.handlers_for(&envelope.event_type),
-        Kind::Due if field_text(&entry, extra::HANDLER).as_deref() == Some(ALL_HANDLERS) => {
+    // A due entry names its handler; read it once for the whole entry.
+    let due_handler = match kind {
+        Kind::Due => Some(field_text(&entry, extra::HANDLER).unwrap_or_default()),
+        Kind::Events => None,
+    };
+    let handlers: Vec<&'static Registration> = match due_handler.as_deref() {
+        None => registry.handlers_for(&envelope.event_type),
+        Some(ALL_HANDLERS) => {
             // A replayed whole-entry dead letter: every matching handler
             // runs, as for a new event; those already done are skipped.
             registry.handlers_for(&envelope.event_type)
         }
-        Kind::Due => {
-            let name = field_text(&entry, extra::HANDLER).unwrap_or_default();
-            match registry.get(&name) {
-                Some(handler) => vec![handler],
-                None => {
-                    let error = format!(
-                        "a retry for handler `{name}`, which this worker does not have (renamed or removed?)"
-                    );
-                    return dead_letter_entry(
-                        rt,
-                        &queue,
-                        kind,
-                        &entry,
-                        "unknown_handler",
-                        &name,
-                        &error,
-                    )
-                    .await;
-                }
+        Some(name) => match registry.get(name) {
+            Some(handler) => vec![handler],
+            None => {
+                let error = format!(
+                    "a retry for handler `{name}`, which this worker does not have (renamed or removed?)"
+                );
+                return dead_letter_entry(
+                    rt,
+                    &queue,
+                    kind,
+                    &entry,
+                    "unknown_handler",
+                    name,
+                    &error,
+                )
+                .await;
             }
-        }
+        },
     };
     if handlers.is_empty() {
         // A replayed whole entry that no handler matches any more goes back
@@ -110,9 +112,15 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
     }
     let first_failed_at = field_text(&entry, extra::FIRST_FAILED_AT).and_then(|t| t.parse().ok());
     let origin = field_text(&entry, extra::ORIGIN).unwrap_or_else(|| entry.id.clone());
+    // A retry may only run under the marker its schedule left; a new event
+    // or a replayed whole entry carries none.
+    let carried = match due_handler.as_deref() {
+        Some(name) if name != ALL_HANDLERS => format!("retry:{}", envelope.attempt),
+        _ => String::new(),
+    };
     let job = Job {
         queue: &queue,
-        kind,
+        carried: &carried,
         entry: &entry,
         envelope: &envelope,
         first_failed_at,
@@ -133,7 +141,8 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
 /// One entry's event, as its handlers' runs share it.
 struct Job<'a> {
     queue: &'a str,
-    kind: Kind,
+    /// The retry marker the entry carries (`retry:<attempt>`), or empty.
+    carried: &'a str,
     entry: &'a Entry,
     envelope: &'a Arc<Envelope>,
     first_failed_at: Option<u64>,
@@ -144,7 +153,7 @@ struct Job<'a> {
 async fn run_one(rt: &Runtime, job: &Job<'_>, handler: &'static Registration) -> bool {
     let Job {
         queue,
-        kind,
+        carried,
         entry,
         envelope,
         first_failed_at,
@@ -153,13 +162,7 @@ async fn run_one(rt: &Runtime, job: &Job<'_>, handler: &'static Registration) ->
     let idempotency = IdempotencyKey::new(&envelope.source, handler.name(), &envelope.id);
     let done_key = key::done(queue, &rt.settings.group, &idempotency);
     let token = rt.next_token();
-    let carried = match kind {
-        Kind::Due if field_text(entry, extra::HANDLER).as_deref() != Some(ALL_HANDLERS) => {
-            format!("retry:{}", envelope.attempt)
-        }
-        _ => String::new(),
-    };
-    match rt.lease(queue, &done_key, &token, carried).await {
+    match rt.lease(queue, &done_key, &token, carried.to_owned()).await {
         Some(Lease::Taken) => {}
         Some(Lease::Done | Lease::Dead | Lease::Scheduled) => return true,
         Some(Lease::Busy) | None => return false,

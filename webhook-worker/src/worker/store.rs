@@ -165,8 +165,7 @@ impl Store {
         self.run(&invocation).await
     }
 
-    /// Dead-letters under the lease of `token`; an empty token writes
-    /// without a lease (entries no handler leased).
+    /// Dead-letters under the lease of `token`.
     pub(crate) async fn bury(
         &self,
         done_key: &str,
