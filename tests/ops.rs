@@ -131,7 +131,7 @@ async fn replay_reruns_the_handler_once_even_when_replays_race_and_purge_follows
                     redis_url: redis.url(),
                 },
                 filter: FilterArgs {
-                    queue: "ops".into(),
+                    queues: vec!["ops".into()],
                     handler: Some("nobody".into()),
                     ..FilterArgs::default()
                 },
@@ -144,7 +144,10 @@ async fn replay_reruns_the_handler_once_even_when_replays_race_and_purge_follows
     )
     .await
     .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out).trim(), "nothing to purge");
+    assert_eq!(
+        String::from_utf8_lossy(&out).trim(),
+        "nothing to purge in queue `ops`"
+    );
     assert_eq!(dead_count(&redis), 2);
     let mut out = Vec::new();
     cli::run(
@@ -154,7 +157,7 @@ async fn replay_reruns_the_handler_once_even_when_replays_race_and_purge_follows
                     redis_url: redis.url(),
                 },
                 filter: FilterArgs {
-                    queue: "ops".into(),
+                    queues: vec!["ops".into()],
                     reason: Some("rejected".into()),
                     ..FilterArgs::default()
                 },
@@ -269,13 +272,14 @@ async fn the_cli_says_what_to_do_for_a_wrong_url_and_an_unknown_id() {
     assert!(!message.contains("hunter2"), "{message}");
 
     let redis = RedisServer::start();
+    add(&redis, "e-1", "o.flaky");
     let unknown = cli::run(
         OpsCommand::Dlq {
             command: DlqCommand::Show {
                 redis: RedisArgs {
                     redis_url: redis.url(),
                 },
-                queue: "ops".into(),
+                queue: Some("ops".into()),
                 id: "1-1".into(),
                 json: false,
             },
@@ -297,7 +301,7 @@ async fn the_cli_says_what_to_do_for_a_wrong_url_and_an_unknown_id() {
                     redis_url: redis.url(),
                 },
                 filter: FilterArgs {
-                    queue: "ops".into(),
+                    queues: vec!["ops".into()],
                     ..FilterArgs::default()
                 },
                 id: None,
@@ -422,7 +426,7 @@ async fn replay_never_reruns_a_done_handler_nor_parks_an_event_no_group_reads() 
                     redis_url: redis.url(),
                 },
                 filter: FilterArgs {
-                    queue: "ops".into(),
+                    queues: vec!["ops".into()],
                     ..FilterArgs::default()
                 },
                 id: Some(left[0].clone()),

@@ -10,14 +10,10 @@ use std::time::Duration;
 use webhook::config::Source;
 use webhook::ingest::{Ingest, IngestSettings, serve_on};
 
-/// Logs at `info` unless `RUST_LOG` says otherwise.
+/// Logs at `info` unless `RUST_LOG` says otherwise, on standard error,
+/// in colour only on a terminal.
 pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    webhook::webhook_worker::logging::init();
 }
 
 /// The listen address: `WEBHOOK_LISTEN`, default `127.0.0.1:8080`.

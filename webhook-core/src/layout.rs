@@ -50,6 +50,33 @@ pub mod extra {
     pub const ORIGIN: &str = "origin";
 }
 
+/// The values of a dead letter's [`extra::REASON`] field.
+pub mod reason {
+    /// The handler rejected the event (`HandlerError::reject`, or a payload
+    /// that does not deserialize into the handler's type).
+    pub const REJECTED: &str = "rejected";
+    /// The handler failed on its last allowed retry.
+    pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
+    /// The entry was delivered `max_deliveries` times without settling (it
+    /// keeps killing workers).
+    pub const POISON: &str = "poison";
+    /// No handler matches the event's type (with `--unhandled dead-letter`).
+    pub const NO_HANDLER: &str = "no_handler";
+    /// The stream entry is not an envelope this version can read.
+    pub const UNDECODABLE: &str = "undecodable";
+    /// A retry names a handler this worker does not have.
+    pub const UNKNOWN_HANDLER: &str = "unknown_handler";
+    /// Every reason, in the order documented.
+    pub const ALL: [&str; 6] = [
+        REJECTED,
+        RETRIES_EXHAUSTED,
+        POISON,
+        NO_HANDLER,
+        UNDECODABLE,
+        UNKNOWN_HANDLER,
+    ];
+}
+
 /// Redis key names. Every key of a queue carries the queue name in braces,
 /// a Redis Cluster hash tag, so all of a queue's keys live in one slot and
 /// one Lua script may touch them together.

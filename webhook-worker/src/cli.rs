@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use webhook_core::EventPattern;
 use webhook_core::handler::Registry;
+use webhook_core::layout::reason;
 
 use crate::ops::{self, DeadFilter, DeadLetter, OpsError, ReplayOutcome};
 
@@ -59,9 +60,9 @@ pub enum DlqCommand {
         /// Where Redis is.
         #[command(flatten)]
         redis: RedisArgs,
-        /// The queue.
-        #[arg(long, default_value = "default")]
-        queue: String,
+        /// The queue (default: whichever queue has a dead letter with this id).
+        #[arg(long)]
+        queue: Option<String>,
         /// The dead letter's id (from `dlq list`).
         id: String,
         /// Print JSON instead of text.
@@ -125,9 +126,10 @@ impl std::fmt::Debug for RedisArgs {
 /// Which dead letters.
 #[derive(Debug, Default, clap::Args)]
 pub struct FilterArgs {
-    /// The queue.
-    #[arg(long, default_value = "default")]
-    pub queue: String,
+    /// Only these queues (repeat the flag for several; default: every queue
+    /// in this Redis).
+    #[arg(long = "queue")]
+    pub queues: Vec<String>,
     /// Only this handler's.
     #[arg(long)]
     pub handler: Option<String>,
@@ -137,8 +139,9 @@ pub struct FilterArgs {
     /// Only events from this source.
     #[arg(long)]
     pub source: Option<String>,
-    /// Only this reason (`rejected`, `retries_exhausted`, `poison`, ...).
-    #[arg(long)]
+    /// Only this reason: `rejected`, `retries_exhausted`, `poison`,
+    /// `no_handler`, `undecodable` or `unknown_handler`.
+    #[arg(long, value_parser = parse_reason)]
     pub reason: Option<String>,
     /// Only those whose error contains this text.
     #[arg(long)]
@@ -149,6 +152,18 @@ pub struct FilterArgs {
     /// Only those that last failed longer ago than this (e.g. `1d`).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub before: Option<Duration>,
+}
+
+fn parse_reason(text: &str) -> Result<String, String> {
+    if reason::ALL.contains(&text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "unknown reason `{}`; dead letters have one of: {}",
+            text.escape_debug(),
+            reason::ALL.join(", ")
+        ))
+    }
 }
 
 impl FilterArgs {
@@ -197,8 +212,51 @@ pub enum CliError {
     Output(#[from] std::io::Error),
 }
 
-/// Runs an operator subcommand, writing its report to `out`.
+/// Where a subcommand writes its report, and whether that is a terminal
+/// (only a terminal gets control codes: `stats --watch` clears the screen
+/// between refreshes).
+struct Output<'a> {
+    writer: &'a mut dyn Write,
+    terminal: bool,
+}
+
+impl Write for Output<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// Runs an operator subcommand on the process's standard output: the
+/// terminal, a file or a pipe. A reader that goes away (`| head`) ends the
+/// command quietly and successfully.
+pub async fn run_stdout(command: OpsCommand) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
+    let mut out = Output {
+        writer: &mut stdout,
+        terminal,
+    };
+    match execute(command, &mut out).await {
+        Err(CliError::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Runs an operator subcommand, writing its report to `out` as plain text
+/// (no terminal control codes).
 pub async fn run(command: OpsCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut out = Output {
+        writer: out,
+        terminal: false,
+    };
+    execute(command, &mut out).await
+}
+
+async fn execute(command: OpsCommand, out: &mut Output<'_>) -> Result<(), CliError> {
     match command {
         OpsCommand::Dlq { command } => dlq(command, out).await,
         OpsCommand::Stats {
@@ -218,7 +276,7 @@ pub async fn run(command: OpsCommand, out: &mut dyn Write) -> Result<(), CliErro
                 for queue in &names {
                     all.push(ops::stats(&mut connection, queue).await?);
                 }
-                if watch.is_some() && !json {
+                if watch.is_some() && !json && out.terminal {
                     write!(out, "\x1b[2J\x1b[H")?;
                 }
                 if json {
@@ -269,7 +327,7 @@ pub async fn run(command: OpsCommand, out: &mut dyn Write) -> Result<(), CliErro
     }
 }
 
-async fn dlq(command: DlqCommand, out: &mut dyn Write) -> Result<(), CliError> {
+async fn dlq(command: DlqCommand, out: &mut Output<'_>) -> Result<(), CliError> {
     match command {
         DlqCommand::List {
             redis,
@@ -277,7 +335,8 @@ async fn dlq(command: DlqCommand, out: &mut dyn Write) -> Result<(), CliError> {
             json,
         } => {
             let mut connection = ops::connect(&redis.redis_url).await?;
-            let letters = ops::list(&mut connection, &filter.queue, &filter.filter()?).await?;
+            let queues = ops::resolve_queues(&mut connection, &filter.queues).await?;
+            let letters = ops::list_queues(&mut connection, &queues, &filter.filter()?).await?;
             if json {
                 let all: Vec<_> = letters.iter().map(DeadLetter::to_json).collect();
                 writeln!(
@@ -286,7 +345,7 @@ async fn dlq(command: DlqCommand, out: &mut dyn Write) -> Result<(), CliError> {
                     serde_json::to_string_pretty(&all).unwrap_or_default()
                 )?;
             } else {
-                write_list(out, &letters)?;
+                write_list(out, &letters, &queues)?;
             }
             Ok(())
         }
@@ -297,7 +356,8 @@ async fn dlq(command: DlqCommand, out: &mut dyn Write) -> Result<(), CliError> {
             json,
         } => {
             let mut connection = ops::connect(&redis.redis_url).await?;
-            let letter = ops::show(&mut connection, &queue, &id).await?;
+            let queues = ops::resolve_queues(&mut connection, queue.as_slice()).await?;
+            let letter = ops::find(&mut connection, &queues, &id).await?;
             if json {
                 writeln!(
                     out,
@@ -317,10 +377,10 @@ async fn dlq(command: DlqCommand, out: &mut dyn Write) -> Result<(), CliError> {
             dry_run,
         } => {
             let mut connection = ops::connect(&redis.redis_url).await?;
-            let letters = select(&mut connection, &filter, id.as_deref(), all).await?;
+            let (letters, queues) = select(&mut connection, &filter, id.as_deref(), all).await?;
             if dry_run {
                 writeln!(out, "would replay {} dead letter(s):", letters.len())?;
-                return write_list(out, &letters).map_err(Into::into);
+                return write_list(out, &letters, &queues).map_err(Into::into);
             }
             let mut counts: std::collections::BTreeMap<&str, usize> =
                 std::collections::BTreeMap::new();
@@ -362,7 +422,7 @@ async fn dlq(command: DlqCommand, out: &mut dyn Write) -> Result<(), CliError> {
                 out,
                 "{}",
                 if summary.is_empty() {
-                    "nothing to replay".to_owned()
+                    format!("nothing to replay in {}", queue_names(&queues))
                 } else {
                     summary.join("; ")
                 }
@@ -377,42 +437,72 @@ async fn dlq(command: DlqCommand, out: &mut dyn Write) -> Result<(), CliError> {
             yes,
         } => {
             let mut connection = ops::connect(&redis.redis_url).await?;
-            let letters = select(&mut connection, &filter, id.as_deref(), all).await?;
+            let (letters, queues) = select(&mut connection, &filter, id.as_deref(), all).await?;
             if letters.is_empty() {
-                writeln!(out, "nothing to purge")?;
+                writeln!(out, "nothing to purge in {}", queue_names(&queues))?;
                 return Ok(());
             }
+            let mut by_queue: std::collections::BTreeMap<&str, Vec<String>> =
+                std::collections::BTreeMap::new();
+            for letter in &letters {
+                by_queue
+                    .entry(letter.queue.as_str())
+                    .or_default()
+                    .push(letter.id.clone());
+            }
+            let touched: Vec<String> = by_queue.keys().map(|q| (*q).to_owned()).collect();
             if !yes
                 && !confirm(&format!(
-                    "Delete {} dead letter(s) from queue `{}` for good?",
+                    "Delete {} dead letter(s) from {} for good?",
                     letters.len(),
-                    filter.queue
+                    queue_names(&touched)
                 ))?
             {
                 writeln!(out, "nothing purged")?;
                 return Ok(());
             }
-            let ids: Vec<String> = letters.iter().map(|l| l.id.clone()).collect();
-            let deleted = ops::purge(&mut connection, &filter.queue, &ids).await?;
+            let mut deleted = 0;
+            for (queue, ids) in &by_queue {
+                deleted += ops::purge(&mut connection, queue, ids).await?;
+            }
             writeln!(out, "purged {deleted}")?;
             Ok(())
         }
     }
 }
 
-/// The dead letters a replay or purge applies to: one id, or a filter.
+/// The dead letters a replay or purge applies to (one id, or a filter),
+/// and the queues that were read.
 async fn select(
     connection: &mut redis::aio::MultiplexedConnection,
     filter: &FilterArgs,
     id: Option<&str>,
     all: bool,
-) -> Result<Vec<DeadLetter>, CliError> {
-    match id {
-        Some(id) => Ok(vec![ops::show(connection, &filter.queue, id).await?]),
-        None if filter.is_empty() && !all => Err(CliError::Usage(
+) -> Result<(Vec<DeadLetter>, Vec<String>), CliError> {
+    if id.is_some() && (!filter.is_empty() || all) {
+        return Err(CliError::Usage(
+            "give either a dead letter's id or a filter (--handler, --type, --reason, ..., --all), not both".into(),
+        ));
+    }
+    if id.is_none() && filter.is_empty() && !all {
+        return Err(CliError::Usage(
             "name a dead letter's id, narrow with a filter (--handler, --type, --reason, ...), or pass --all".into(),
-        )),
-        None => Ok(ops::list(connection, &filter.queue, &filter.filter()?).await?),
+        ));
+    }
+    let queues = ops::resolve_queues(connection, &filter.queues).await?;
+    let letters = match id {
+        Some(id) => vec![ops::find(connection, &queues, id).await?],
+        None => ops::list_queues(connection, &queues, &filter.filter()?).await?,
+    };
+    Ok((letters, queues))
+}
+
+/// `queue `a``, `queues `a`, `b``, or `no queue` (none exists yet).
+fn queue_names(queues: &[String]) -> String {
+    match queues {
+        [] => "no queue (this Redis has none yet)".to_owned(),
+        [queue] => format!("queue `{queue}`"),
+        _ => format!("queues `{}`", queues.join("`, `")),
     }
 }
 
@@ -428,22 +518,27 @@ fn confirm(question: &str) -> Result<bool, CliError> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-fn write_list(out: &mut dyn Write, letters: &[DeadLetter]) -> std::io::Result<()> {
+fn write_list(
+    out: &mut dyn Write,
+    letters: &[DeadLetter],
+    queues: &[String],
+) -> std::io::Result<()> {
     if letters.is_empty() {
-        return writeln!(out, "no dead letters match");
+        return writeln!(out, "no dead letters match in {}", queue_names(queues));
     }
     writeln!(
         out,
-        "{:<17}  {:<20}  {:<24}  {:<17}  {:>3}  {:<24}  {:<24}  ERROR",
-        "ID", "LAST FAILED", "HANDLER", "REASON", "TRY", "EVENT", "TYPE"
+        "{:<17}  {:<12}  {:<20}  {:<24}  {:<17}  {:>3}  {:<24}  {:<24}  ERROR",
+        "ID", "QUEUE", "LAST FAILED", "HANDLER", "REASON", "TRY", "EVENT", "TYPE"
     )?;
     for l in letters {
         let (event, event_type, _) = l.event();
         let error: String = l.error.chars().take(60).collect();
         writeln!(
             out,
-            "{:<17}  {:<20}  {:<24}  {:<17}  {:>3}  {:<24}  {:<24}  {}",
+            "{:<17}  {:<12}  {:<20}  {:<24}  {:<17}  {:>3}  {:<24}  {:<24}  {}",
             l.id,
+            l.queue,
             l.last_failed_at.map(time).unwrap_or_default(),
             l.handler,
             l.reason,
@@ -453,7 +548,12 @@ fn write_list(out: &mut dyn Write, letters: &[DeadLetter]) -> std::io::Result<()
             error
         )?;
     }
-    writeln!(out, "{} dead letter(s)", letters.len())
+    writeln!(
+        out,
+        "{} dead letter(s) in {}",
+        letters.len(),
+        queue_names(queues)
+    )
 }
 
 fn write_letter(out: &mut dyn Write, letter: &DeadLetter) -> std::io::Result<()> {
@@ -559,9 +659,11 @@ pub struct WorkerCli {
     pub worker: crate::worker::WorkerArgs,
 }
 
-/// The whole `main` of a worker binary: parses [`WorkerCli`], then runs the
-/// worker until SIGINT/SIGTERM (after `configure` adds state or overrides
-/// settings) or the operator subcommand, and returns the exit code.
+/// The whole `main` of a worker binary: parses [`WorkerCli`], installs the
+/// default log output ([`crate::logging::init`]; a subscriber installed
+/// before keeps its place), then runs the worker until SIGINT/SIGTERM
+/// (after `configure` adds state or overrides settings) or the operator
+/// subcommand, and returns the exit code.
 ///
 /// ```no_run
 /// # struct Pool;
@@ -577,10 +679,9 @@ pub async fn worker_main(
 ) -> std::process::ExitCode {
     use clap::Parser as _;
     let cli = WorkerCli::parse();
+    crate::logging::init();
     let result: Result<(), String> = match cli.command {
-        Some(command) => run(command, &mut std::io::stdout())
-            .await
-            .map_err(|e| e.to_string()),
+        Some(command) => run_stdout(command).await.map_err(|e| e.to_string()),
         None => {
             let builder = crate::worker::Worker::builder().settings(cli.worker.into());
             match configure(builder).build() {

@@ -16,6 +16,7 @@
 
 pub mod cli;
 pub mod ingest;
+pub mod logging;
 pub mod metrics;
 pub mod ops;
 mod signal;

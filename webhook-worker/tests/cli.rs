@@ -73,7 +73,10 @@ fn an_unknown_id_or_a_vague_replay_exits_1_with_what_to_do() {
     let redis = Redis::start();
     let out = webhook(&["dlq", "show", "1-1"], &redis.url());
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("has no dead letter `1-1`"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("there are no queues in this Redis, so no dead letter `1-1`")
+    );
 
     let out = webhook(&["dlq", "replay"], &redis.url());
     assert_eq!(out.status.code(), Some(1));
@@ -92,4 +95,104 @@ fn an_unknown_id_or_a_vague_replay_exits_1_with_what_to_do() {
 
     let out = webhook(&["dlq", "list", "--bogus"], &redis.url());
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+/// Starts `webhook` with stdout and stderr piped (neither is a terminal).
+fn spawn(args: &[&str], redis_url: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_webhook"))
+        .args(args)
+        .env("REDIS_URL", redis_url)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("webhook did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_stats_watch_quietly() {
+    use std::io::Read as _;
+    let redis = Redis::start();
+    let mut child = spawn(&["stats", "--watch", "50ms", "--json"], &redis.url());
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout); // like `| head -1` exiting
+    let status = wait(&mut child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert_eq!(stderr, "", "nothing is said about the closed pipe");
+}
+
+#[test]
+fn pipes_and_files_get_no_terminal_codes() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let redis = Redis::start();
+
+    // `stats --watch` into a pipe: refreshes, no screen clearing.
+    let mut child = spawn(&["stats", "--watch", "50ms"], &redis.url());
+    let mut stdout = child.stdout.take().unwrap();
+    let mut text = vec![0u8; 200];
+    stdout.read_exact(&mut text).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("no queues in this Redis yet"), "{text}");
+    assert!(!text.contains('\x1b'), "terminal codes in a pipe: {text:?}");
+
+    // The ingest's log lines on stderr (a pipe): plain text, and not on
+    // stdout.
+    let dir = std::env::temp_dir().join(format!("webhook-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("webhooks.toml");
+    std::fs::write(
+        &config,
+        "[sources.github]\nprovider = \"github\"\nsecrets = [{ env = \"TEST_GITHUB_SECRET\" }]\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
+        .args(["ingest", "--config"])
+        .arg(&config)
+        .env("REDIS_URL", redis.url())
+        .env("WEBHOOK_LISTEN", "127.0.0.1:0")
+        .env("TEST_GITHUB_SECRET", "s3cret")
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = loop {
+        let line = lines.next().expect("a log line").unwrap();
+        if line.contains("ingest listening") {
+            break line;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!line.contains('\x1b'), "colour in a pipe: {line:?}");
 }

@@ -36,12 +36,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    webhook_worker::logging::init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -60,8 +55,7 @@ fn main() -> ExitCode {
                 Ok::<(), anyhow::Error>(())
             }
             Command::Ops(command) => {
-                let mut out = std::io::stdout();
-                webhook_worker::cli::run(command, &mut out).await?;
+                webhook_worker::cli::run_stdout(command).await?;
                 Ok(())
             }
         }
@@ -69,7 +63,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Each error's message already includes its cause.
+            eprintln!("error: {error}");
             ExitCode::FAILURE
         }
     }

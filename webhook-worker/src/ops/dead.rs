@@ -192,29 +192,82 @@ pub async fn list(
     }
 }
 
+/// The dead letters of every queue in `queues` that match `filter`, queue
+/// by queue, oldest first within each.
+pub async fn list_queues(
+    connection: &mut MultiplexedConnection,
+    queues: &[String],
+    filter: &DeadFilter,
+) -> Result<Vec<DeadLetter>, OpsError> {
+    let mut out = Vec::new();
+    for queue in queues {
+        out.extend(list(connection, queue, filter).await?);
+    }
+    Ok(out)
+}
+
 /// One dead letter by id.
 pub async fn show(
     connection: &mut MultiplexedConnection,
     queue: &str,
     id: &str,
 ) -> Result<DeadLetter, OpsError> {
+    let missing = || OpsError::NoSuchDeadLetter {
+        queues: vec![queue.to_owned()],
+        id: id.to_owned(),
+    };
+    // Anything but `<ms>-<seq>` is no id of ours; checking here keeps real
+    // Redis errors from being reported as a missing dead letter.
+    if !is_stream_id(id) {
+        return Err(missing());
+    }
     let page: Range = redis::cmd("XRANGE")
         .arg(key::dead(queue))
         .arg(id)
         .arg(id)
         .query_async(connection)
-        .await
-        .map_err(|_| OpsError::NoSuchDeadLetter {
-            queue: queue.to_owned(),
-            id: id.to_owned(),
-        })?;
+        .await?;
     page.into_iter()
         .next()
         .map(|(id, flat)| DeadLetter::from_fields(queue, id, pairs(flat)))
-        .ok_or_else(|| OpsError::NoSuchDeadLetter {
-            queue: queue.to_owned(),
+        .ok_or_else(missing)
+}
+
+/// The dead letter `id` in whichever of `queues` has it: an error when none
+/// does ([`OpsError::NoSuchDeadLetter`]) or when several do
+/// ([`OpsError::AmbiguousDeadLetter`]).
+pub async fn find(
+    connection: &mut MultiplexedConnection,
+    queues: &[String],
+    id: &str,
+) -> Result<DeadLetter, OpsError> {
+    let mut found = Vec::new();
+    for queue in queues {
+        match show(connection, queue, id).await {
+            Ok(letter) => found.push(letter),
+            Err(OpsError::NoSuchDeadLetter { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(OpsError::NoSuchDeadLetter {
+            queues: queues.to_vec(),
             id: id.to_owned(),
-        })
+        }),
+        _ => Err(OpsError::AmbiguousDeadLetter {
+            id: id.to_owned(),
+            queues: found.into_iter().map(|l| l.queue).collect(),
+        }),
+    }
+}
+
+fn is_stream_id(id: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    match id.split_once('-') {
+        Some((ms, seq)) => digits(ms) && digits(seq),
+        None => digits(id),
+    }
 }
 
 /// What a replay did to one dead letter.

@@ -5,8 +5,12 @@
 mod dead;
 mod stats;
 
-pub use dead::{DeadFilter, DeadLetter, ReplayOutcome, list, purge, replay, show};
-pub use stats::{ConsumerStats, GroupStats, QueueStats, queues, stats};
+pub use dead::{
+    DeadFilter, DeadLetter, ReplayOutcome, find, list, list_queues, purge, replay, show,
+};
+pub use stats::{
+    ConsumerStats, GroupStats, QueueStats, queues, require_queue, resolve_queues, stats,
+};
 
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -23,21 +27,46 @@ pub enum OpsError {
     /// A command failed after connecting.
     #[error("a Redis command failed: {0}")]
     Command(#[from] redis::RedisError),
-    /// No dead letter has this id.
-    #[error(
-        "queue `{queue}` has no dead letter `{id}`; `webhook dlq list --queue {queue}` shows the ids"
-    )]
+    /// No dead letter has this id in the queues searched.
+    #[error("{}", no_such_dead_letter(queues, id))]
     NoSuchDeadLetter {
-        /// The queue.
-        queue: String,
+        /// The queues searched.
+        queues: Vec<String>,
         /// The id asked for.
         id: String,
+    },
+    /// A dead letter id was given without a queue, and several queues have
+    /// a dead letter with that id.
+    #[error(
+        "dead letter `{id}` exists in several queues ({}); say which with --queue",
+        queues.join(", ")
+    )]
+    AmbiguousDeadLetter {
+        /// The id asked for.
+        id: String,
+        /// The queues that have it.
+        queues: Vec<String>,
     },
     /// The queue has never received an event.
     #[error(
         "there is no queue `{0}` in this Redis (no `webhook:{{{0}}}:events` stream); `webhook stats` lists the queues"
     )]
     UnknownQueue(String),
+}
+
+fn no_such_dead_letter(queues: &[String], id: &str) -> String {
+    match queues {
+        [] => format!(
+            "there are no queues in this Redis, so no dead letter `{id}`; check --redis-url / REDIS_URL"
+        ),
+        [queue] => format!(
+            "queue `{queue}` has no dead letter `{id}`; `webhook dlq list --queue {queue}` shows the ids"
+        ),
+        _ => format!(
+            "no queue has a dead letter `{id}` (searched `{}`); `webhook dlq list` shows the ids",
+            queues.join("`, `")
+        ),
+    }
 }
 
 /// A connection for operator commands, failing fast on a wrong URL.

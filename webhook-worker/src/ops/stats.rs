@@ -83,19 +83,46 @@ pub async fn queues(connection: &mut MultiplexedConnection) -> Result<Vec<String
     }
 }
 
-/// The state of one queue.
-pub async fn stats(
+/// Fails with [`OpsError::UnknownQueue`] unless `queue` exists in this
+/// Redis: it has an events stream (or, after someone deleted that, dead
+/// letters).
+pub async fn require_queue(
     connection: &mut MultiplexedConnection,
     queue: &str,
-) -> Result<QueueStats, OpsError> {
-    let stream = key::events(queue);
+) -> Result<(), OpsError> {
     let exists: i64 = redis::cmd("EXISTS")
-        .arg(&stream)
+        .arg(key::events(queue))
+        .arg(key::dead(queue))
         .query_async(connection)
         .await?;
     if exists == 0 {
         return Err(OpsError::UnknownQueue(queue.to_owned()));
     }
+    Ok(())
+}
+
+/// `wanted` when it names queues, each checked with [`require_queue`];
+/// else every queue in this Redis ([`queues`]).
+pub async fn resolve_queues(
+    connection: &mut MultiplexedConnection,
+    wanted: &[String],
+) -> Result<Vec<String>, OpsError> {
+    if wanted.is_empty() {
+        return queues(connection).await;
+    }
+    for queue in wanted {
+        require_queue(connection, queue).await?;
+    }
+    Ok(wanted.to_vec())
+}
+
+/// The state of one queue.
+pub async fn stats(
+    connection: &mut MultiplexedConnection,
+    queue: &str,
+) -> Result<QueueStats, OpsError> {
+    require_queue(connection, queue).await?;
+    let stream = key::events(queue);
     let length: u64 = redis::cmd("XLEN")
         .arg(&stream)
         .query_async(connection)

@@ -1,0 +1,191 @@
+//! The dead-letter commands across queues: which queues they read, what they
+//! say when none matches, and the errors for a queue or reason that does
+//! not exist.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::redis_server::RedisServer;
+use webhook::Envelope;
+use webhook::layout::{extra, key, reason};
+use webhook::webhook_worker::cli::{self, DlqCommand, FilterArgs, OpsCommand, RedisArgs};
+
+/// Writes an event into `queue`'s stream and a dead letter for it, as the
+/// worker lays one out.
+fn dead_letter(redis: &RedisServer, queue: &str, event_id: &str) {
+    let envelope = Envelope::new(event_id, "t.x", "test", b"{}".to_vec());
+    let encoded = envelope.encode();
+    let mut event = redis::cmd("XADD");
+    event.arg(key::events(queue)).arg("*");
+    for (field, value) in encoded.fields() {
+        event.arg(field).arg(value);
+    }
+    let _: String = event.query(&mut redis.connection()).unwrap();
+    let mut dead = redis::cmd("XADD");
+    dead.arg(key::dead(queue))
+        .arg("*")
+        .arg(extra::HANDLER)
+        .arg("h")
+        .arg(extra::GROUP)
+        .arg("workers")
+        .arg(extra::REASON)
+        .arg(reason::REJECTED)
+        .arg(extra::ERROR)
+        .arg("no")
+        .arg(extra::ATTEMPTS)
+        .arg(1);
+    for (field, value) in encoded.fields() {
+        dead.arg(field).arg(value);
+    }
+    let _: String = dead.query(&mut redis.connection()).unwrap();
+}
+
+fn list(redis: &RedisServer, queues: &[&str]) -> Result<String, cli::CliError> {
+    let mut out = Vec::new();
+    let command = OpsCommand::Dlq {
+        command: DlqCommand::List {
+            redis: RedisArgs {
+                redis_url: redis.url(),
+            },
+            filter: FilterArgs {
+                queues: queues.iter().map(|q| (*q).to_owned()).collect(),
+                ..FilterArgs::default()
+            },
+            json: false,
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(cli::run(command, &mut out))?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn list_without_a_queue_reads_every_queue_and_names_them() {
+    let redis = RedisServer::start();
+    dead_letter(&redis, "billing", "evt-1");
+    dead_letter(&redis, "billing", "evt-2");
+    dead_letter(&redis, "shipping", "evt-3");
+    let _: String = redis::cmd("XADD")
+        .arg(key::events("quiet"))
+        .arg("*")
+        .arg("v")
+        .arg("1")
+        .query(&mut redis.connection())
+        .unwrap();
+
+    let all = list(&redis, &[]).unwrap();
+    for id in ["evt-1", "evt-2", "evt-3"] {
+        assert!(all.contains(id), "{all}");
+    }
+    assert!(
+        all.contains("3 dead letter(s) in queues `billing`, `quiet`, `shipping`"),
+        "{all}"
+    );
+
+    let quiet = list(&redis, &["quiet"]).unwrap();
+    assert_eq!(quiet.trim(), "no dead letters match in queue `quiet`");
+
+    let shipping = list(&redis, &["shipping"]).unwrap();
+    assert!(shipping.contains("evt-3") && !shipping.contains("evt-1"));
+}
+
+#[test]
+fn a_queue_that_does_not_exist_is_an_error_not_an_empty_list() {
+    let redis = RedisServer::start();
+    dead_letter(&redis, "billing", "evt-1");
+    let error = list(&redis, &["default"]).unwrap_err().to_string();
+    assert!(error.contains("there is no queue `default`"), "{error}");
+    assert!(
+        error.contains("`webhook stats` lists the queues"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_id_is_found_in_whichever_queue_has_it() {
+    let redis = RedisServer::start();
+    dead_letter(&redis, "billing", "evt-1");
+    let id: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XRANGE")
+        .arg(key::dead("billing"))
+        .arg("-")
+        .arg("+")
+        .query(&mut redis.connection())
+        .unwrap();
+    let id = id[0].0.clone();
+    let show = |queue: Option<&str>, id: &str| {
+        let mut out = Vec::new();
+        let command = OpsCommand::Dlq {
+            command: DlqCommand::Show {
+                redis: RedisArgs {
+                    redis_url: redis.url(),
+                },
+                queue: queue.map(str::to_owned),
+                id: id.to_owned(),
+                json: false,
+            },
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(cli::run(command, &mut out))
+            .map(|()| String::from_utf8(out).unwrap())
+    };
+    let shown = show(None, &id).unwrap();
+    assert!(shown.contains("in queue billing"), "{shown}");
+    let missing = show(None, "1-1").unwrap_err().to_string();
+    assert!(
+        missing.contains("queue `billing` has no dead letter `1-1`"),
+        "{missing}"
+    );
+    let not_an_id = show(Some("billing"), "evt-1").unwrap_err().to_string();
+    assert!(
+        not_an_id.contains("has no dead letter `evt-1`"),
+        "{not_an_id}"
+    );
+}
+
+#[test]
+fn an_unknown_reason_or_an_id_with_a_filter_is_a_usage_error() {
+    use clap::Parser as _;
+    use webhook::webhook_worker::cli::WorkerCli;
+
+    let error = WorkerCli::try_parse_from(["w", "dlq", "list", "--reason", "rejceted"])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("unknown reason `rejceted`"), "{error}");
+    assert!(error.contains("retries_exhausted"), "{error}");
+    for known in reason::ALL {
+        assert!(WorkerCli::try_parse_from(["w", "dlq", "list", "--reason", known]).is_ok());
+    }
+
+    let redis = RedisServer::start();
+    dead_letter(&redis, "billing", "evt-1");
+    let mut out = Vec::new();
+    let command = OpsCommand::Dlq {
+        command: DlqCommand::Purge {
+            redis: RedisArgs {
+                redis_url: redis.url(),
+            },
+            filter: FilterArgs {
+                handler: Some("h".into()),
+                ..FilterArgs::default()
+            },
+            id: Some("1-1".into()),
+            all: false,
+            yes: true,
+        },
+    };
+    let error = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(cli::run(command, &mut out))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not both"), "{error}");
+}
