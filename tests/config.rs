@@ -62,7 +62,7 @@ fn parses_every_provider_with_defaults() {
         signature_header = "X-Signature"
         prefix = "sha256="
         timestamp_header = "X-Timestamp"
-        signed_content = "{timestamp}.{body}"
+        signed_content = "{id}.{timestamp}.{body}"
         event_id = { header = "X-Delivery" }
         event_type = { json = "/type" }
         "#,
@@ -259,7 +259,7 @@ fn a_generic_source_from_config_verifies_like_the_independent_signer() {
         signature_header = "X-Signature"
         prefix = "sha256="
         timestamp_header = "X-Timestamp"
-        signed_content = "{timestamp}.{body}"
+        signed_content = "{id}.{timestamp}.{body}"
         tolerance = "30s"
         event_id = { header = "X-Delivery" }
         event_type = { json = "/type" }
@@ -278,4 +278,102 @@ fn a_generic_source_from_config_verifies_like_the_independent_signer() {
             .verify_at(&h, &body, at(NOW + 1))
             .is_err()
     );
+}
+
+const DEMO: &str = r#"
+[sources.demo]
+provider = "hmac"
+secrets = [{ env = "STRIPE_SECRET" }]
+signature_header = "X-Signature"
+prefix = "sha256="
+timestamp_header = "X-Timestamp"
+"#;
+
+fn demo(extra: &str) -> Result<Vec<Source>, ConfigError> {
+    resolve(&format!("{DEMO}{extra}\nevent_type = {{ json = \"/type\" }}\n"))
+}
+
+fn sign_demo(id: &str, ts: u64, signed: &[&[u8]]) -> http::HeaderMap {
+    let sig = hex::encode(support::hmac_sha256(b"whsec_current", signed));
+    support::headers(&[
+        ("x-signature", &format!("sha256={sig}")),
+        ("x-timestamp", &ts.to_string()),
+        ("x-event-id", id),
+    ])
+}
+
+#[test]
+fn an_event_id_from_an_unsigned_header_is_refused_with_the_fix() {
+    let message = demo(
+        "signed_content = \"{timestamp}.{body}\"\nevent_id = { header = \"X-Event-Id\" }",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        message.starts_with("source `demo`: `event_id` "),
+        "{message}"
+    );
+    assert!(message.contains("{id}"), "{message}");
+    assert!(message.contains("signed-digest"), "{message}");
+
+    // An id header that is signed, but not the one the id is read from.
+    let message = demo(
+        "id_header = \"X-Other\"\nsigned_content = \"{id}.{timestamp}.{body}\"\nevent_id = { header = \"X-Event-Id\" }",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        message.starts_with("source `demo`: `event_id` "),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_signed_event_id_header_cannot_be_changed_on_a_captured_request() {
+    let sources = demo(
+        "signed_content = \"{id}.{timestamp}.{body}\"\nevent_id = { header = \"X-Event-Id\" }",
+    )
+    .unwrap();
+    let verifier = &sources[0].verifier;
+    let body = br#"{"type":"order.created","order":1}"#;
+    let ts = NOW.to_string();
+    let h = sign_demo("order-1", NOW, &[b"order-1.", ts.as_bytes(), b".", body]);
+    let verified = verifier.verify_at(&h, body, at(NOW)).unwrap();
+    assert_eq!(
+        verified.event_meta().unwrap().id.as_deref(),
+        Some("order-1")
+    );
+
+    // The same request re-sent under another id does not verify.
+    let mut replayed = h.clone();
+    replayed.insert("x-event-id", http::HeaderValue::from_static("order-2"));
+    assert!(verifier.verify_at(&replayed, body, at(NOW)).is_err());
+}
+
+#[test]
+fn an_explicit_signed_digest_dedupes_on_the_signed_bytes() {
+    let sources = demo("signed_content = \"{timestamp}.{body}\"\nevent_id = \"signed-digest\"").unwrap();
+    let verifier = &sources[0].verifier;
+    let ts = NOW.to_string();
+    let id_of = |event_id: &str, body: &[u8]| {
+        let h = sign_demo(event_id, NOW, &[ts.as_bytes(), b".", body]);
+        let verified = verifier.verify_at(&h, body, at(NOW)).unwrap();
+        verified.event_meta().unwrap().id.unwrap()
+    };
+    let body = br#"{"type":"order.created","order":1}"#;
+    let first = id_of("order-1", body);
+    assert!(first.starts_with("sha256:"), "{first}");
+    assert_eq!(first.len(), "sha256:".len() + 64);
+    // A captured request re-sent with another unsigned id is the same event.
+    assert_eq!(id_of("order-2", body), first);
+    assert_eq!(id_of("order-3", body), first);
+    // Other signed bytes are another event.
+    assert_ne!(id_of("order-1", br#"{"type":"order.created","order":2}"#), first);
+
+    let message = resolve(&format!(
+        "{DEMO}signed_content = \"{{timestamp}}.{{body}}\"\nevent_type = \"signed-digest\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(message.contains("event_type"), "{message}");
 }

@@ -18,9 +18,10 @@
 //! signature_header = "X-Signature"
 //! encoding = "hex"                # or "base64"; default "hex"
 //! prefix = "sha256="              # optional
-//! timestamp_header = "X-Timestamp" # optional; then checked against `tolerance`
-//! signed_content = "{timestamp}.{body}"  # default "{body}"
-//! event_id = { header = "X-Delivery-Id" } # or { json = "/id" }; default: generated
+//! timestamp_header = "X-Timestamp" # optional; must be signed, then checked against `tolerance`
+//! signed_content = "{id}.{timestamp}.{body}"  # default "{body}"
+//! event_id = { header = "X-Delivery-Id" } # must be signed as `{id}`; or { json = "/id" },
+//!                                 # or "signed-digest"; default: generated
 //! event_type = { json = "/type" } # or { header = "..." } or { value = "..." }
 //! ```
 //!
@@ -98,7 +99,9 @@ pub struct SourceConfig {
     /// `hmac` only: the signed bytes, e.g. `{timestamp}.{body}`; default `{body}`.
     #[serde(default)]
     pub signed_content: Option<String>,
-    /// `hmac` only: where the event id is; generated when absent.
+    /// `hmac` only: where the event id is; generated when absent. A header
+    /// must be signed (`{id}` in `signed_content`); `"signed-digest"` dedupes
+    /// on a digest of the signed bytes instead.
     #[serde(default)]
     pub event_id: Option<FieldConfig>,
     /// `hmac` only (required there): where the event type is.
@@ -126,6 +129,10 @@ pub enum FieldConfig {
     Json(String),
     /// A fixed value: `{ value = "invoice.paid" }`.
     Value(String),
+    /// `event_id` only: `"signed-digest"`, the SHA-256 digest of the signed
+    /// bytes ([`Field::SignedDigest`]), for senders whose id is not signed.
+    #[serde(rename = "signed-digest")]
+    SignedDigest,
 }
 
 /// A source ready to verify requests.
@@ -391,6 +398,7 @@ impl SourceConfig {
                     ));
                 }
                 FieldConfig::Value(value) => Field::Fixed(value.clone()),
+                FieldConfig::SignedDigest => Field::SignedDigest,
             })
         };
         let signature_header = match &self.signature_header {

@@ -40,6 +40,7 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::Mac as _;
+use sha2::{Digest as _, Sha256};
 use http::{HeaderMap, HeaderName, header as h};
 use subtle::ConstantTimeEq as _;
 
@@ -51,7 +52,7 @@ pub use scheme::{
 };
 
 use crate::Secret;
-use crate::extract::{EventMeta, ExtractError, Request};
+use crate::extract::{EventMeta, ExtractError, Request, Signed};
 use key::Key;
 
 /// Verifies requests of one source: a scheme and its keys.
@@ -80,6 +81,7 @@ pub struct Verified<'a> {
     headers: &'a HeaderMap,
     body: &'a [u8],
     signed_id: Option<&'a str>,
+    signed_digest: Option<String>,
     secret_index: usize,
     timestamp: Option<u64>,
 }
@@ -198,11 +200,17 @@ impl Verifier {
                 }
             };
             if matched {
+                let signed_digest = self.scheme.fields.id.needs_digest().then(|| {
+                    let mut digest = Sha256::new();
+                    content(&mut |bytes| digest.update(bytes));
+                    format!("sha256:{}", hex::encode(digest.finalize()))
+                });
                 return Ok(Verified {
                     verifier: self,
                     headers,
                     body,
                     signed_id: id,
+                    signed_digest,
                     secret_index: index,
                     timestamp,
                 });
@@ -306,7 +314,11 @@ impl Verified<'_> {
     /// Reads the event id and type, from headers or the JSON body as the
     /// provider puts them. The body is parsed only here, after verification.
     pub fn event_meta(&self) -> Result<EventMeta, ExtractError> {
-        Request::new(self.headers, self.body, self.signed_id)
+        let signed = Signed {
+            id: self.signed_id,
+            digest: self.signed_digest.as_deref(),
+        };
+        Request::new(self.headers, self.body, signed)
             .event_meta(&self.verifier.scheme.fields)
     }
 }

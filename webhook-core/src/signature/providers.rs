@@ -240,7 +240,9 @@ fn standard_webhooks() -> Scheme {
 ///     prefix: "sha256=".into(),
 ///     timestamp_header: Some(HeaderName::from_static("x-timestamp")),
 ///     id_header: None,
-///     signed_content: "{timestamp}.{body}".into(),
+///     // The delivery id is signed too: an id header outside the signed
+///     // content is refused.
+///     signed_content: "{id}.{timestamp}.{body}".into(),
 ///     tolerance: None,
 ///     event_id: Field::Header(HeaderName::from_static("x-delivery")),
 ///     event_type: Field::Json("/type".into()),
@@ -261,7 +263,9 @@ pub struct GenericHmac {
     /// required, must be signed (`{timestamp}` in the template) and is
     /// checked against the window.
     pub timestamp_header: Option<HeaderName>,
-    /// A header carrying a message id that the template may sign as `{id}`.
+    /// A header carrying a message id that the template signs as `{id}`;
+    /// when unset and the template signs `{id}`, it is the header
+    /// [`event_id`](Self::event_id) names.
     pub id_header: Option<HeaderName>,
     /// The signed bytes, with `{body}` once and optionally `{timestamp}` and
     /// `{id}`; the default is `{body}`.
@@ -270,6 +274,14 @@ pub struct GenericHmac {
     /// header is set.
     pub tolerance: Option<Duration>,
     /// Where the event id is; [`Field::Absent`] to generate one.
+    ///
+    /// The id is what dedupes deliveries, so it must come from signed bytes:
+    /// a JSON value of a signed body, [`Field::SignedDigest`], or a header
+    /// that the template signs as `{id}` (then read as [`Field::SignedId`]).
+    /// Any other header is refused ([`GenericHmacError::UnsignedEventId`]):
+    /// whoever saw one request could re-send it under new ids, each stored
+    /// as a new event, and the real events with those ids would then be
+    /// answered as duplicates and dropped.
     pub event_id: Field,
     /// Where the event type is.
     pub event_type: Field,
@@ -297,6 +309,19 @@ pub enum GenericHmacError {
         "a `timestamp_header` is set, but the signed content does not contain `{{timestamp}}`, so the timestamp is not signed; add `{{timestamp}}` to `signed_content` or remove `timestamp_header`"
     )]
     UnsignedTimestamp,
+    /// The event id is read from a header the signature does not cover.
+    #[error(
+        "reads the event id from a header that is not signed, so one captured request could be re-sent under new ids and make the real events look like duplicates; sign it (`{{id}}` in `signed_content`, e.g. \"{{id}}.{{timestamp}}.{{body}}\"), read it from the signed body ({{ json = \"/id\" }}), or set event_id = \"signed-digest\" to dedupe on a digest of the signed bytes"
+    )]
+    UnsignedEventId,
+    /// The event id is read from a header other than the signed `id_header`.
+    #[error(
+        "reads the event id from another header than `id_header`, the one signed as `{{id}}`; name the same header in both, or leave `id_header` out"
+    )]
+    EventIdNotIdHeader,
+    /// The signed digest is used for something other than the event id.
+    #[error("can be \"signed-digest\" only for `event_id`")]
+    MisplacedDigest,
 }
 
 impl GenericHmacError {
@@ -306,16 +331,34 @@ impl GenericHmacError {
             Self::Template(_) | Self::NoTimestampHeader | Self::NoIdHeader => "signed_content",
             Self::ToleranceWithoutTimestamp => "tolerance",
             Self::UnsignedTimestamp => "timestamp_header",
+            Self::UnsignedEventId | Self::EventIdNotIdHeader => "event_id",
+            Self::MisplacedDigest => "event_type",
         }
     }
 }
 
 impl GenericHmac {
     /// Builds the scheme, checking that the settings fit together.
-    pub fn scheme(self) -> Result<Scheme, GenericHmacError> {
+    pub fn scheme(mut self) -> Result<Scheme, GenericHmacError> {
         let signed_content = Part::parse_template(&self.signed_content)?;
         if signed_content.contains(&Part::Timestamp) && self.timestamp_header.is_none() {
             return Err(GenericHmacError::NoTimestampHeader);
+        }
+        if self.event_type.needs_digest() {
+            return Err(GenericHmacError::MisplacedDigest);
+        }
+        if let Field::Header(name) = &self.event_id {
+            if !signed_content.contains(&Part::Id) {
+                return Err(GenericHmacError::UnsignedEventId);
+            }
+            match &self.id_header {
+                None => self.id_header = Some(name.clone()),
+                Some(signed) if signed == name => {}
+                Some(_) => return Err(GenericHmacError::EventIdNotIdHeader),
+            }
+            self.event_id = Field::SignedId;
+        } else if self.event_id.reads_header() {
+            return Err(GenericHmacError::UnsignedEventId);
         }
         if signed_content.contains(&Part::Id) && self.id_header.is_none() {
             return Err(GenericHmacError::NoIdHeader);
