@@ -432,3 +432,43 @@ fn debug_output_of_a_verifier_shows_no_key() {
     assert!(!shown.contains(value), "{shown}");
     assert!(!shown.contains(&value[6..20]), "{shown}");
 }
+
+#[test]
+fn numeric_json_ids_and_types_keep_their_exact_text() {
+    let case = Case::Stripe;
+    let (key, secret) = case.key(1);
+    let verifier = case.verifier(&[secret]);
+    let meta = |body: &str| {
+        let h = case.sign(&key, body.as_bytes(), NOW);
+        verifier
+            .verify_at(&h, body.as_bytes(), at(NOW))
+            .unwrap()
+            .event_meta()
+            .unwrap()
+    };
+    // Beyond f64 and u64: both used to read as 9.876543210987655e+22.
+    let a = meta(r#"{"id":98765432109876543210001,"type":"t"}"#);
+    let b = meta(r#"{"id":98765432109876543210002,"type":"t"}"#);
+    assert_eq!(a.id.as_deref(), Some("98765432109876543210001"));
+    assert_eq!(b.id.as_deref(), Some("98765432109876543210002"));
+    assert_eq!(
+        meta(r#"{"id":2.0,"type":"t"}"#).id.as_deref(),
+        Some("2.0")
+    );
+    assert_eq!(
+        meta(r#"{"id":2.00000000000000001,"type":"t"}"#).id.as_deref(),
+        Some("2.00000000000000001")
+    );
+    assert_eq!(
+        meta(r#"{"id": -17 ,"type":12345678901234567890123}"#),
+        webhook::extract::EventMeta {
+            id: Some("-17".into()),
+            event_type: "12345678901234567890123".into(),
+        }
+    );
+    // Strings are unescaped as before.
+    assert_eq!(
+        meta(r#"{"id":"evt_\u0031","type":"a.b"}"#).id.as_deref(),
+        Some("evt_1")
+    );
+}

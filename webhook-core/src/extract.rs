@@ -8,8 +8,9 @@
 
 use std::cell::OnceCell;
 
-use http::{HeaderMap, HeaderName};
-use serde_json::Value;
+use http::{HeaderMap, HeaderName, header::CONTENT_TYPE};
+
+use crate::document::{self, Document, Scalar};
 
 /// The longest event id or event type accepted, in bytes. Both end up in Redis
 /// keys and in logs, so they are bounded.
@@ -35,7 +36,10 @@ pub enum Field {
     /// A request header.
     Header(HeaderName),
     /// A JSON value of the body, by JSON pointer (`/id`, `/event/type`); a
-    /// string, or a number written in decimal.
+    /// string, or a number taken as its exact text. For a form-encoded
+    /// request (`content-type: application/x-www-form-urlencoded`) the
+    /// document is the JSON in its `payload` field, or, without one, the
+    /// form's fields (`/command`).
     Json(String),
     /// Always this value.
     Fixed(String),
@@ -147,7 +151,7 @@ pub(crate) struct Request<'a> {
     headers: &'a HeaderMap,
     body: &'a [u8],
     signed: Signed<'a>,
-    json: OnceCell<Result<Value, String>>,
+    document: OnceCell<Result<Document<'a>, String>>,
 }
 
 enum Lookup {
@@ -163,7 +167,7 @@ impl<'a> Request<'a> {
             headers,
             body,
             signed,
-            json: OnceCell::new(),
+            document: OnceCell::new(),
         }
     }
 
@@ -206,13 +210,14 @@ impl<'a> Request<'a> {
                     Err(_) => Lookup::Unusable("the header is not visible ASCII"),
                 },
             },
-            Field::Json(pointer) => match self.json() {
+            Field::Json(pointer) => match self.document() {
                 Err(error) => Lookup::NotJson(error.clone()),
-                Ok(json) => match json.pointer(pointer) {
-                    None | Some(Value::Null) => Lookup::NotFound,
-                    Some(Value::String(text)) => Lookup::Found(text.clone()),
-                    Some(Value::Number(number)) => Lookup::Found(number.to_string()),
-                    Some(_) => Lookup::Unusable("the JSON value is neither a string nor a number"),
+                Ok(document) => match document.pointer(pointer) {
+                    Scalar::Missing => Lookup::NotFound,
+                    Scalar::Text(text) => Lookup::Found(text),
+                    Scalar::Unusable => {
+                        Lookup::Unusable("the JSON value is neither a string nor a number")
+                    }
                 },
             },
             Field::Fixed(value) => Lookup::Found(value.clone()),
@@ -251,13 +256,12 @@ impl<'a> Request<'a> {
         }
     }
 
-    fn json(&self) -> &Result<Value, String> {
-        self.json.get_or_init(|| {
-            serde_json::from_slice(self.body).map_err(|error| {
-                // serde_json's messages name the position and the kind of
-                // problem, never the content of the body.
-                error.to_string()
-            })
+    fn document(&self) -> &Result<Document<'a>, String> {
+        self.document.get_or_init(|| {
+            let content_type = self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            // serde_json's messages name the position and the kind of
+            // problem, never the content of the body.
+            Document::read(self.body, document::is_form(content_type))
         })
     }
 }
