@@ -33,6 +33,7 @@ mod error;
 mod header;
 mod key;
 mod providers;
+mod retain;
 mod scheme;
 
 use std::collections::BTreeMap;
@@ -41,11 +42,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::Mac as _;
 use sha2::{Digest as _, Sha256};
-use http::{HeaderMap, HeaderName, header as h};
+use http::{HeaderMap, HeaderName};
 use subtle::ConstantTimeEq as _;
 
 pub use error::{KeyError, VerifyError};
 pub use providers::{DEFAULT_TOLERANCE, GenericHmac, GenericHmacError, Provider};
+pub use retain::{DROPPED_HEADERS_MARKER, HeaderLimits, RetainedHeaders};
 pub use scheme::{
     Algorithm, Encoding, Handshake, HeaderSet, KeyFormat, Part, Scheme, SignatureFormat,
     TemplateError, Version,
@@ -256,36 +258,36 @@ impl Verifier {
         Ok(timestamp)
     }
 
-    /// The request headers worth keeping with the event: everything but
-    /// credentials (`authorization`, `cookie`, ...), hop-by-hop headers and
-    /// the signature headers, with lower-case names; repeated headers are
-    /// joined with `, ` and values that are not UTF-8 are converted lossily.
+    /// The request headers worth keeping with the event, within the
+    /// default [`HeaderLimits`]; see [`retain_headers`](Self::retain_headers).
     pub fn retained_headers(&self, headers: &HeaderMap) -> BTreeMap<String, String> {
-        const DROPPED: [HeaderName; 9] = [
-            h::AUTHORIZATION,
-            h::PROXY_AUTHORIZATION,
-            h::COOKIE,
-            h::CONNECTION,
-            h::CONTENT_LENGTH,
-            h::TE,
-            h::TRAILER,
-            h::TRANSFER_ENCODING,
-            h::UPGRADE,
-        ];
-        let mut kept: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in headers {
-            if DROPPED.contains(name) || self.scheme.headers.iter().any(|s| s.signature == name) {
-                continue;
-            }
-            let value = String::from_utf8_lossy(value.as_bytes());
-            kept.entry(name.as_str().to_owned())
-                .and_modify(|joined| {
-                    joined.push_str(", ");
-                    joined.push_str(&value);
-                })
-                .or_insert_with(|| value.into_owned());
-        }
-        kept
+        self.retain_headers(headers).headers
+    }
+
+    /// The request headers worth keeping with the event, and how many were
+    /// left out: everything but credentials (`authorization`, `cookie`,
+    /// ...), hop-by-hop headers and every signature header of the provider
+    /// (legacy ones too, such as GitHub's SHA-1 `x-hub-signature`), with
+    /// lower-case names; repeated headers are joined with `, ` and values
+    /// that are not UTF-8 are converted lossily.
+    ///
+    /// Within the default [`HeaderLimits`] (8 KiB per value, 32 KiB and 64
+    /// headers in all): `content-type` and the headers the scheme reads
+    /// come first, then the rest in request order; a header that does not
+    /// fit is left out whole and counted in
+    /// [`RetainedHeaders::dropped`], and the kept headers then carry
+    /// [`DROPPED_HEADERS_MARKER`] with that count.
+    pub fn retain_headers(&self, headers: &HeaderMap) -> RetainedHeaders {
+        self.retain_headers_within(headers, &HeaderLimits::default())
+    }
+
+    /// Like [`retain_headers`](Self::retain_headers), within `limits`.
+    pub fn retain_headers_within(
+        &self,
+        headers: &HeaderMap,
+        limits: &HeaderLimits,
+    ) -> RetainedHeaders {
+        retain::retain(&self.scheme, headers, limits)
     }
 }
 

@@ -85,6 +85,7 @@ fn stripe() -> Scheme {
             timestamp: None,
             id: None,
         }],
+        signature_headers: vec![header("stripe-signature")],
         // Only `v1` is checked: `v0` is Stripe's test-mode SHA-1 scheme and
         // must never be accepted.
         format: SignatureFormat::Pairs {
@@ -113,6 +114,9 @@ fn github() -> Scheme {
             timestamp: None,
             id: None,
         }],
+        // `x-hub-signature` is the legacy SHA-1 of the body, sent beside
+        // the SHA-256 one; never checked, never stored.
+        signature_headers: vec![header("x-hub-signature-256"), header("x-hub-signature")],
         format: SignatureFormat::Single {
             prefix: "sha256=".into(),
             algorithm: Algorithm::HmacSha256,
@@ -144,6 +148,7 @@ fn slack() -> Scheme {
             timestamp: Some(header("x-slack-request-timestamp")),
             id: None,
         }],
+        signature_headers: vec![header("x-slack-signature")],
         format: SignatureFormat::Single {
             prefix: "v0=".into(),
             algorithm: Algorithm::HmacSha256,
@@ -170,6 +175,7 @@ fn shopify() -> Scheme {
             timestamp: None,
             id: None,
         }],
+        signature_headers: vec![header("x-shopify-hmac-sha256")],
         format: SignatureFormat::Single {
             prefix: String::new(),
             algorithm: Algorithm::HmacSha256,
@@ -201,6 +207,8 @@ fn standard_webhooks() -> Scheme {
             set("webhook-signature", "webhook-timestamp", "webhook-id"),
             set("svix-signature", "svix-timestamp", "svix-id"),
         ],
+        // Both families, whichever the request was verified with.
+        signature_headers: vec![header("webhook-signature"), header("svix-signature")],
         format: SignatureFormat::Spaced {
             versions: vec![
                 Version::new("v1", Algorithm::HmacSha256),
@@ -374,6 +382,7 @@ impl GenericHmac {
         let id_required = !matches!(self.event_id, Field::Absent);
         Ok(Scheme {
             name: "hmac",
+            signature_headers: vec![self.signature_header.clone()],
             headers: vec![HeaderSet {
                 signature: self.signature_header,
                 timestamp: self.timestamp_header,

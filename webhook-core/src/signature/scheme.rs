@@ -20,6 +20,10 @@ pub struct Scheme {
     /// first whose signature header is present is used for the whole request
     /// (Standard Webhooks sends `webhook-*` or `svix-*`).
     pub headers: Vec<HeaderSet>,
+    /// Every header in which the provider sends a signature, legacy ones
+    /// included (GitHub's SHA-1 `x-hub-signature`): none is ever stored
+    /// with an event or a dead letter.
+    pub signature_headers: Vec<HeaderName>,
     /// How the signature header lists its signatures.
     pub format: SignatureFormat,
     /// How signatures are written (hex or base64).
