@@ -138,9 +138,10 @@ fn secrets_from_files() {
     );
     let message = error(&missing);
     assert!(
-        message.starts_with("source `gh`: `secrets` names the file"),
+        message.starts_with("source `gh`: `secrets` item 1 names a file that cannot be read"),
         "{message}"
     );
+    assert!(!message.contains("nope"), "{message}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -149,7 +150,7 @@ fn errors_name_the_source_and_the_field() {
     let cases: &[(&str, &str)] = &[
         (
             "[sources.stripe]\nprovider = \"strip\"\nsecrets = []",
-            "invalid configuration at `sources.stripe.provider`: line 2, column 12: unknown variant `strip`",
+            "invalid configuration at `sources.stripe.provider`: line 2, column 12: unknown variant `...`, expected one of `stripe`",
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\ntolerance = \"soon\"",
@@ -157,7 +158,7 @@ fn errors_name_the_source_and_the_field() {
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\ntolerence = \"5m\"",
-            "invalid configuration at `sources.stripe.tolerence`: line 4, column 1: unknown field `tolerence`",
+            "invalid configuration at `sources.stripe....`: line 4, column 1: unknown field `...`, expected one of `provider`",
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ value = \"whsec_literal\" }]",
@@ -165,11 +166,11 @@ fn errors_name_the_source_and_the_field() {
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"UNSET\" }]",
-            "source `stripe`: `secrets` names the environment variable `UNSET`, which is not set; export it",
+            "source `stripe`: `secrets` item 1 names an environment variable that is not set; export it",
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"EMPTY\" }]",
-            "source `stripe`: `secrets` names the environment variable `EMPTY`, which is empty",
+            "source `stripe`: `secrets` item 1 names an environment variable that is empty",
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = []",
@@ -376,4 +377,66 @@ fn an_explicit_signed_digest_dedupes_on_the_signed_bytes() {
     .unwrap_err()
     .to_string();
     assert!(message.contains("event_type"), "{message}");
+}
+
+#[test]
+fn a_secret_pasted_into_any_field_is_never_echoed() {
+    const PASTED: &str = "whsec_Pasted0Secret0Value";
+    let base = "[sources.s]\nprovider = \"hmac\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\nsignature_header = \"X-Sig\"\nevent_type = { json = \"/type\" }\n";
+    let github = "[sources.s]\nprovider = \"github\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\n";
+    let cases = [
+        format!("[sources.s]\nprovider = \"github\"\nsecrets = [{{ env = \"{PASTED}\" }}]"),
+        format!("[sources.s]\nprovider = \"github\"\nsecrets = [{{ file = \"/nonexistent/{PASTED}\" }}]"),
+        format!("[sources.s]\nprovider = \"github\"\nsecrets = [{{ value = \"{PASTED}\" }}]"),
+        format!("[sources.s]\nprovider = \"github\"\nsecrets = [\"{PASTED}\"]"),
+        format!("[sources.s]\nprovider = \"github\"\nsecrets = {PASTED}"),
+        format!("[sources.s]\nprovider = \"{PASTED}\"\nsecrets = []"),
+        format!("[sources.s]\nprovider = {PASTED}\nsecrets = []"),
+        format!("{github}tolerance = \"{PASTED}\""),
+        format!("{github}tolerance = \"5{PASTED}\""),
+        format!("{github}queue = \"{PASTED}!\""),
+        format!("{github}queue = [\"{PASTED}\"]"),
+        format!("{github}event_types = [\"{PASTED} *\"]"),
+        format!("{github}event_types = \"{PASTED}\""),
+        format!("{github}prefix = \"{PASTED}\""),
+        format!("{github}{PASTED} = 1"),
+        format!("{github}\"{PASTED}\" = \"x\""),
+        format!("{base}encoding = \"{PASTED}\""),
+        format!("[sources.s]\nprovider = \"hmac\"\nsecrets = [{{ env = \"STRIPE_SECRET\" }}]\nsignature_header = \"{PASTED} x\"\nevent_type = {{ json = \"/type\" }}"),
+        format!("{base}timestamp_header = \"{PASTED}:\""),
+        format!("{base}id_header = \"{PASTED}:\""),
+        format!("{base}signed_content = \"{{{PASTED}}}.{{body}}\""),
+        format!("{base}event_id = {{ header = \"{PASTED}\" }}"),
+        format!("{base}event_id = \"{PASTED}\""),
+        format!("{base}event_id = {{ {PASTED} = \"x\" }}"),
+        format!("{base}event_id = {{ json = \"{PASTED}\" }}"),
+        format!("{github}event_types = [\"a.*\", \"{PASTED}*\"]"),
+        format!("{base}queue = {PASTED}1"),
+        format!("{base}queue = 1{PASTED}"),
+        format!("{base}max = \"{PASTED}\""),
+        format!("{base}[sources.s.{PASTED}]"),
+    ];
+    for toml in &cases {
+        let error = match resolve(toml) {
+            Err(error) => error,
+            Ok(_) => panic!("accepted:\n{toml}"),
+        };
+        let display = error.to_string();
+        let debug = format!("{error:?}");
+        for shown in [&display, &debug] {
+            assert!(
+                !shown.contains("Pasted0Secret"),
+                "the error shows what was typed:\n{toml}\n---\n{shown}"
+            );
+        }
+        assert!(display.contains("line") || display.starts_with("source `s`"), "{display}");
+    }
+
+    // Nor does the Debug of the configuration as read.
+    let config = SourcesConfig::from_toml(&format!(
+        "[sources.s]\nprovider = \"github\"\nsecrets = [{{ env = \"{PASTED}\" }}, {{ file = \"/{PASTED}\" }}]"
+    ))
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("Pasted0Secret"), "{debug}");
 }

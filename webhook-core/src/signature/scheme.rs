@@ -198,7 +198,10 @@ pub enum TemplateError {
     )]
     Body,
     /// The template names a placeholder other than `{body}`, `{timestamp}` and `{id}`.
-    #[error("unknown placeholder `{{{0}}}`; use `{{body}}`, `{{timestamp}}` or `{{id}}`")]
+    ///
+    /// The message does not repeat the placeholder: a secret pasted into
+    /// the template would otherwise end up in a log.
+    #[error("has a placeholder other than `{{body}}`, `{{timestamp}}` and `{{id}}`; use only those")]
     UnknownPlaceholder(String),
     /// A `{` is not closed.
     #[error("a `{{` is not closed by `}}`")]
