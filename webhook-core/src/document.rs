@@ -1,7 +1,7 @@
 //! The document a request body carries, read after verification.
 //!
 //! A body is a JSON document, unless the request's `content-type` is
-//! `application/x-www-form-urlencoded`: then the value of its `payload` field
+//! `application/x-www-form-urlencoded` and the body is not JSON: then the value of its `payload` field
 //! is the JSON document (GitHub hooks with `content_type: form`, Slack
 //! interactivity), or, without such a field, the form's fields themselves are
 //! the document (Slack slash commands: `command`, `team_id`, `trigger_id`...).
@@ -31,6 +31,13 @@ pub(crate) fn is_form(content_type: Option<&str>) -> bool {
             .next()
             .is_some_and(|media| media.trim().eq_ignore_ascii_case(FORM))
     })
+}
+
+/// Whether a body is read as a form: its `content-type` says so and it is
+/// not itself a JSON document. (`curl -d` and many senders label JSON as a
+/// form; a real form body, `payload=...` or `command=...`, is never JSON.)
+pub(crate) fn reads_as_form(content_type: Option<&str>, body: &[u8]) -> bool {
+    is_form(content_type) && serde_json::from_slice::<IgnoredAny>(body).is_err()
 }
 
 /// A body's document.
@@ -239,6 +246,9 @@ mod tests {
         assert_eq!(text(&document, "/team_id/x"), None);
 
         assert!(Document::read(b"payload=%7Bnot", true).is_err());
+        assert!(reads_as_form(Some(FORM), b"payload=%7B%7D"));
+        assert!(!reads_as_form(Some(FORM), br#"{"type":"a"}"#));
+        assert!(!reads_as_form(Some("application/json"), b"a=b"));
         assert!(is_form(Some("Application/X-WWW-Form-Urlencoded; charset=utf-8")));
         assert!(!is_form(Some("application/json")));
         assert!(!is_form(None));

@@ -37,8 +37,8 @@ pub enum Field {
     Header(HeaderName),
     /// A JSON value of the body, by JSON pointer (`/id`, `/event/type`); a
     /// string, or a number taken as its exact text. For a form-encoded
-    /// request (`content-type: application/x-www-form-urlencoded`) the
-    /// document is the JSON in its `payload` field, or, without one, the
+    /// request (`content-type: application/x-www-form-urlencoded`, and a
+    /// body that is not itself JSON) the document is the JSON in its `payload` field, or, without one, the
     /// form's fields (`/command`).
     Json(String),
     /// Always this value.
@@ -59,6 +59,9 @@ pub enum Field {
     /// (GitHub: `pull_request.opened` from `X-GitHub-Event` and the JSON
     /// `action`; `push` when there is no action).
     Dotted(Box<Field>, Box<Field>),
+    /// `{prefix}{value}` when the field is present (Slack slash commands:
+    /// `slash_command./deploy` from the form field `command`).
+    Prefixed(String, Box<Field>),
     /// Nowhere: the value is never present.
     Absent,
 }
@@ -71,6 +74,7 @@ impl Field {
             Self::Header(_) => true,
             Self::FirstOf(fields) => fields.iter().any(Self::reads_header),
             Self::Dotted(first, second) => first.reads_header() || second.reads_header(),
+            Self::Prefixed(_, field) => field.reads_header(),
             Self::Json(_) | Self::Fixed(_) | Self::SignedId | Self::SignedDigest | Self::Absent => {
                 false
             }
@@ -83,6 +87,7 @@ impl Field {
             Self::SignedDigest => true,
             Self::FirstOf(fields) => fields.iter().any(Self::needs_digest),
             Self::Dotted(first, second) => first.needs_digest() || second.needs_digest(),
+            Self::Prefixed(_, field) => field.needs_digest(),
             Self::Header(_) | Self::Json(_) | Self::Fixed(_) | Self::SignedId | Self::Absent => {
                 false
             }
@@ -252,6 +257,10 @@ impl<'a> Request<'a> {
                 },
                 other => other,
             },
+            Field::Prefixed(prefix, field) => match self.lookup(field) {
+                Lookup::Found(value) => Lookup::Found(format!("{prefix}{value}")),
+                other => other,
+            },
             Field::Absent => Lookup::NotFound,
         }
     }
@@ -261,7 +270,7 @@ impl<'a> Request<'a> {
             let content_type = self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
             // serde_json's messages name the position and the kind of
             // problem, never the content of the body.
-            Document::read(self.body, document::is_form(content_type))
+            Document::read(self.body, document::reads_as_form(content_type, self.body))
         })
     }
 }
@@ -287,7 +296,7 @@ fn describe(field: &Field) -> String {
         Field::SignedId => "the signed message id header".to_owned(),
         Field::SignedDigest => "the digest of the signed content".to_owned(),
         Field::FirstOf(fields) => fields.iter().map(describe).collect::<Vec<_>>().join(" or "),
-        Field::Dotted(first, _) => describe(first),
+        Field::Dotted(first, _) | Field::Prefixed(_, first) => describe(first),
         Field::Absent => "nothing (this source has no such field)".to_owned(),
     }
 }

@@ -158,10 +158,20 @@ fn slack() -> Scheme {
         signed_content: vec![literal("v0:"), Part::Timestamp, literal(":"), Part::Body],
         tolerance: Some(DEFAULT_TOLERANCE),
         fields: EventFields {
-            // `url_verification` and some callbacks carry no event id.
-            id: json("/event_id"),
+            // Events API callbacks carry `event_id`; interactivity payloads
+            // (JSON in a form's `payload` field) and slash commands (form
+            // fields) only the per-invocation `trigger_id`; `url_verification`
+            // neither (an id is then generated). All are in the signed body.
+            id: Field::FirstOf(vec![json("/event_id"), json("/trigger_id")]),
             id_required: false,
-            event_type: Field::FirstOf(vec![json("/event/type"), json("/type")]),
+            // `event_callback` by its inner type, interactivity by its
+            // `type` (`block_actions`, `view_submission`), a slash command
+            // as `slash_command.<command>` (`slash_command./deploy`).
+            event_type: Field::FirstOf(vec![
+                json("/event/type"),
+                json("/type"),
+                Field::Prefixed("slash_command.".into(), Box::new(json("/command"))),
+            ]),
         },
         handshake: Some(Handshake::SlackUrlVerification),
     }

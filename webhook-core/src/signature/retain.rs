@@ -139,6 +139,7 @@ fn named<'a>(field: &'a Field, into: &mut Vec<&'a HeaderName>) {
             named(a, into);
             named(b, into);
         }
+        Field::Prefixed(_, field) => named(field, into),
         _ => {}
     }
 }
