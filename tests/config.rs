@@ -291,7 +291,9 @@ timestamp_header = "X-Timestamp"
 "#;
 
 fn demo(extra: &str) -> Result<Vec<Source>, ConfigError> {
-    resolve(&format!("{DEMO}{extra}\nevent_type = {{ json = \"/type\" }}\n"))
+    resolve(&format!(
+        "{DEMO}{extra}\nevent_type = {{ json = \"/type\" }}\n"
+    ))
 }
 
 fn sign_demo(id: &str, ts: u64, signed: &[&[u8]]) -> http::HeaderMap {
@@ -305,11 +307,10 @@ fn sign_demo(id: &str, ts: u64, signed: &[&[u8]]) -> http::HeaderMap {
 
 #[test]
 fn an_event_id_from_an_unsigned_header_is_refused_with_the_fix() {
-    let message = demo(
-        "signed_content = \"{timestamp}.{body}\"\nevent_id = { header = \"X-Event-Id\" }",
-    )
-    .unwrap_err()
-    .to_string();
+    let message =
+        demo("signed_content = \"{timestamp}.{body}\"\nevent_id = { header = \"X-Event-Id\" }")
+            .unwrap_err()
+            .to_string();
     assert!(
         message.starts_with("source `demo`: `event_id` "),
         "{message}"
@@ -353,7 +354,8 @@ fn a_signed_event_id_header_cannot_be_changed_on_a_captured_request() {
 
 #[test]
 fn an_explicit_signed_digest_dedupes_on_the_signed_bytes() {
-    let sources = demo("signed_content = \"{timestamp}.{body}\"\nevent_id = \"signed-digest\"").unwrap();
+    let sources =
+        demo("signed_content = \"{timestamp}.{body}\"\nevent_id = \"signed-digest\"").unwrap();
     let verifier = &sources[0].verifier;
     let ts = NOW.to_string();
     let id_of = |event_id: &str, body: &[u8]| {
@@ -369,7 +371,10 @@ fn an_explicit_signed_digest_dedupes_on_the_signed_bytes() {
     assert_eq!(id_of("order-2", body), first);
     assert_eq!(id_of("order-3", body), first);
     // Other signed bytes are another event.
-    assert_ne!(id_of("order-1", br#"{"type":"order.created","order":2}"#), first);
+    assert_ne!(
+        id_of("order-1", br#"{"type":"order.created","order":2}"#),
+        first
+    );
 
     let message = resolve(&format!(
         "{DEMO}signed_content = \"{{timestamp}}.{{body}}\"\nevent_type = \"signed-digest\"\n"
@@ -386,7 +391,9 @@ fn a_secret_pasted_into_any_field_is_never_echoed() {
     let github = "[sources.s]\nprovider = \"github\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\n";
     let cases = [
         format!("[sources.s]\nprovider = \"github\"\nsecrets = [{{ env = \"{PASTED}\" }}]"),
-        format!("[sources.s]\nprovider = \"github\"\nsecrets = [{{ file = \"/nonexistent/{PASTED}\" }}]"),
+        format!(
+            "[sources.s]\nprovider = \"github\"\nsecrets = [{{ file = \"/nonexistent/{PASTED}\" }}]"
+        ),
         format!("[sources.s]\nprovider = \"github\"\nsecrets = [{{ value = \"{PASTED}\" }}]"),
         format!("[sources.s]\nprovider = \"github\"\nsecrets = [\"{PASTED}\"]"),
         format!("[sources.s]\nprovider = \"github\"\nsecrets = {PASTED}"),
@@ -402,7 +409,9 @@ fn a_secret_pasted_into_any_field_is_never_echoed() {
         format!("{github}{PASTED} = 1"),
         format!("{github}\"{PASTED}\" = \"x\""),
         format!("{base}encoding = \"{PASTED}\""),
-        format!("[sources.s]\nprovider = \"hmac\"\nsecrets = [{{ env = \"STRIPE_SECRET\" }}]\nsignature_header = \"{PASTED} x\"\nevent_type = {{ json = \"/type\" }}"),
+        format!(
+            "[sources.s]\nprovider = \"hmac\"\nsecrets = [{{ env = \"STRIPE_SECRET\" }}]\nsignature_header = \"{PASTED} x\"\nevent_type = {{ json = \"/type\" }}"
+        ),
         format!("{base}timestamp_header = \"{PASTED}:\""),
         format!("{base}id_header = \"{PASTED}:\""),
         format!("{base}signed_content = \"{{{PASTED}}}.{{body}}\""),
@@ -429,7 +438,10 @@ fn a_secret_pasted_into_any_field_is_never_echoed() {
                 "the error shows what was typed:\n{toml}\n---\n{shown}"
             );
         }
-        assert!(display.contains("line") || display.starts_with("source `s`"), "{display}");
+        assert!(
+            display.contains("line") || display.starts_with("source `s`"),
+            "{display}"
+        );
     }
 
     // Nor does the Debug of the configuration as read.

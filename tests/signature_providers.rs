@@ -451,12 +451,11 @@ fn numeric_json_ids_and_types_keep_their_exact_text() {
     let b = meta(r#"{"id":98765432109876543210002,"type":"t"}"#);
     assert_eq!(a.id.as_deref(), Some("98765432109876543210001"));
     assert_eq!(b.id.as_deref(), Some("98765432109876543210002"));
+    assert_eq!(meta(r#"{"id":2.0,"type":"t"}"#).id.as_deref(), Some("2.0"));
     assert_eq!(
-        meta(r#"{"id":2.0,"type":"t"}"#).id.as_deref(),
-        Some("2.0")
-    );
-    assert_eq!(
-        meta(r#"{"id":2.00000000000000001,"type":"t"}"#).id.as_deref(),
+        meta(r#"{"id":2.00000000000000001,"type":"t"}"#)
+            .id
+            .as_deref(),
         Some("2.00000000000000001")
     );
     assert_eq!(
@@ -513,7 +512,11 @@ fn retained_headers_are_bounded_and_say_how_many_were_dropped() {
     let verifier = case.verifier(&[secret]);
     let limits = HeaderLimits::default();
     assert_eq!(
-        (limits.max_value_bytes, limits.max_total_bytes, limits.max_count),
+        (
+            limits.max_value_bytes,
+            limits.max_total_bytes,
+            limits.max_count
+        ),
         (8 * 1024, 32 * 1024, 64)
     );
 
@@ -530,10 +533,7 @@ fn retained_headers_are_bounded_and_say_how_many_were_dropped() {
         "x-huge",
         HeaderValue::try_from("h".repeat(9 * 1024)).unwrap(),
     );
-    h.insert(
-        DROPPED_HEADERS_MARKER,
-        HeaderValue::from_static("0"),
-    );
+    h.insert(DROPPED_HEADERS_MARKER, HeaderValue::from_static("0"));
     h.extend(case.sign(&key, &body, NOW));
     h.insert(
         "content-type",
@@ -544,7 +544,11 @@ fn retained_headers_are_bounded_and_say_how_many_were_dropped() {
     let kept = &retained.headers;
     let total: usize = kept.iter().map(|(k, v)| k.len() + v.len()).sum();
     assert!(total <= limits.max_total_bytes + 64, "{total} bytes kept");
-    assert!(kept.len() <= limits.max_count + 1, "{} headers kept", kept.len());
+    assert!(
+        kept.len() <= limits.max_count + 1,
+        "{} headers kept",
+        kept.len()
+    );
     assert!(!kept.contains_key("x-huge"));
     // What the event needs comes first, whatever the order of the request.
     for needed in ["content-type", "x-github-event", "x-github-delivery"] {

@@ -235,13 +235,21 @@ fn safe_path(path: &serde_path_to_error::Path, message: &str) -> String {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                out.push_str(if Some(key.as_str()) == unknown { "..." } else { key });
+                out.push_str(if Some(key.as_str()) == unknown {
+                    "..."
+                } else {
+                    key
+                });
             }
             serde_path_to_error::Segment::Enum { variant } => {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                out.push_str(if Some(variant.as_str()) == unknown { "..." } else { variant });
+                out.push_str(if Some(variant.as_str()) == unknown {
+                    "..."
+                } else {
+                    variant
+                });
             }
             serde_path_to_error::Segment::Unknown => {
                 if !out.is_empty() {

@@ -67,8 +67,7 @@ impl<'a> Document<'a> {
             let raw: &RawValue = serde_json::from_slice(body).map_err(|e| e.to_string())?;
             return Ok(Self::Json(Cow::Borrowed(raw.get())));
         }
-        let mut fields: Vec<(String, String)> =
-            form_urlencoded::parse(body).into_owned().collect();
+        let mut fields: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
         match fields.iter().position(|(name, _)| name == PAYLOAD_FIELD) {
             Some(at) => {
                 let (_, payload) = fields.swap_remove(at);
@@ -213,8 +212,8 @@ mod tests {
         let document = Document::read(body, false).unwrap();
         let value: serde_json::Value = serde_json::from_slice(body).unwrap();
         for pointer in [
-            "", "/a", "/a/b", "/a/b/0", "/a/b/1", "/a/b/2", "/a/b/01", "/a/b/+1", "/n", "/s",
-            "/x", "a", "/a/a~1b", "/a/m~0n",
+            "", "/a", "/a/b", "/a/b/0", "/a/b/1", "/a/b/2", "/a/b/01", "/a/b/+1", "/n", "/s", "/x",
+            "a", "/a/a~1b", "/a/m~0n",
         ] {
             let expected = match value.pointer(pointer) {
                 None | Some(serde_json::Value::Null) => None,
@@ -224,8 +223,8 @@ mod tests {
             };
             assert_eq!(text(&document, pointer), expected, "{pointer}");
         }
-        let exact = Document::read(br#"{"big":[1e400, 123456789012345678901234567890]}"#, false)
-            .unwrap();
+        let exact =
+            Document::read(br#"{"big":[1e400, 123456789012345678901234567890]}"#, false).unwrap();
         assert_eq!(text(&exact, "/big/0").as_deref(), Some("1e400"));
         assert_eq!(
             text(&exact, "/big/1").as_deref(),
@@ -249,7 +248,9 @@ mod tests {
         assert!(reads_as_form(Some(FORM), b"payload=%7B%7D"));
         assert!(!reads_as_form(Some(FORM), br#"{"type":"a"}"#));
         assert!(!reads_as_form(Some("application/json"), b"a=b"));
-        assert!(is_form(Some("Application/X-WWW-Form-Urlencoded; charset=utf-8")));
+        assert!(is_form(Some(
+            "Application/X-WWW-Form-Urlencoded; charset=utf-8"
+        )));
         assert!(!is_form(Some("application/json")));
         assert!(!is_form(None));
     }

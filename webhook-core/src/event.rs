@@ -87,9 +87,8 @@ impl<T: DeserializeOwned> Payload for T {
         match payload {
             Some(json) => from_json(json.as_bytes()),
             None => {
-                let fields = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
-                    &envelope.body,
-                ));
+                let fields =
+                    serde_urlencoded::Deserializer::new(form_urlencoded::parse(&envelope.body));
                 serde_path_to_error::deserialize(fields).map_err(|error| PayloadError {
                     path: error.path().to_string(),
                     message: hide_values(&error.into_inner().to_string()),

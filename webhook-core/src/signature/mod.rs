@@ -41,8 +41,8 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::Mac as _;
-use sha2::{Digest as _, Sha256};
 use http::{HeaderMap, HeaderName};
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 pub use error::{KeyError, VerifyError};
@@ -320,8 +320,7 @@ impl Verified<'_> {
             id: self.signed_id,
             digest: self.signed_digest.as_deref(),
         };
-        Request::new(self.headers, self.body, signed)
-            .event_meta(&self.verifier.scheme.fields)
+        Request::new(self.headers, self.body, signed).event_meta(&self.verifier.scheme.fields)
     }
 }
 

@@ -72,7 +72,11 @@ const NEVER_KEPT: [HeaderName; 9] = [
     h::UPGRADE,
 ];
 
-pub(super) fn retain(scheme: &Scheme, headers: &HeaderMap, limits: &HeaderLimits) -> RetainedHeaders {
+pub(super) fn retain(
+    scheme: &Scheme,
+    headers: &HeaderMap,
+    limits: &HeaderLimits,
+) -> RetainedHeaders {
     let secret = |name: &HeaderName| {
         NEVER_KEPT.contains(name)
             || scheme.signature_headers.contains(name)

@@ -201,7 +201,9 @@ pub enum TemplateError {
     ///
     /// The message does not repeat the placeholder: a secret pasted into
     /// the template would otherwise end up in a log.
-    #[error("has a placeholder other than `{{body}}`, `{{timestamp}}` and `{{id}}`; use only those")]
+    #[error(
+        "has a placeholder other than `{{body}}`, `{{timestamp}}` and `{{id}}`; use only those"
+    )]
     UnknownPlaceholder(String),
     /// A `{` is not closed.
     #[error("a `{{` is not closed by `}}`")]

@@ -81,7 +81,8 @@ async fn handle(
     }
     let retained = source.verifier.retain_headers(&headers);
     if retained.dropped > 0 {
-        metrics::counter!(crate::metrics::INGEST_HEADERS_DROPPED, "source" => name.clone()).increment(retained.dropped as u64);
+        metrics::counter!(crate::metrics::INGEST_HEADERS_DROPPED, "source" => name.clone())
+            .increment(retained.dropped as u64);
     }
     let envelope = Envelope::new(id, meta.event_type, name, body).with_headers(retained.headers);
     let outcome = ingest.store.store(&source.queue, &envelope, dedupe).await;
