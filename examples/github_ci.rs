@@ -6,7 +6,9 @@
 //! `X-GitHub-Event` header plus the payload's `action` when it has one, so
 //! `push` arrives as `push` and a pull request as `pull_request.opened`,
 //! `pull_request.synchronize`, ...; GitHub's `ping` is answered by the
-//! ingest itself.
+//! ingest itself. Hooks with content type `application/x-www-form-urlencoded`
+//! (the API's default, `payload=<JSON>`) arrive the same way: the type's
+//! action and `Event<T>` both read the JSON inside the form.
 
 mod common;
 
@@ -116,8 +118,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     eprintln!(
         "\nReady. A push:\n\n{}\n\nA pull request:\n\n{}\n\n\
-         Or point a repository's webhook at http://<this host>:{}/webhooks/github (content type application/json, \
-         the same secret in {SECRET_VAR}).\n",
+         Or point a repository's webhook at http://<this host>:{}/webhooks/github (content type application/json \
+         or application/x-www-form-urlencoded, the same secret in {SECRET_VAR}).\n",
         send(
             "push",
             "delivery-1",

@@ -76,7 +76,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         prefix: "sha256=".into(),
         timestamp_header: Some(HeaderName::from_static("x-timestamp")),
         id_header: None,
-        signed_content: "{timestamp}.{body}".into(),
+        // The event id is signed too, so a captured request cannot be
+        // re-sent under another id.
+        signed_content: "{id}.{timestamp}.{body}".into(),
         tolerance: None,
         event_id: Field::Header(HeaderName::from_static("x-event-id")),
         event_type: Field::Json("/type".into()),
@@ -106,7 +108,7 @@ fn print_instructions(listen: SocketAddr) {
     let send = |id: &str, body: &str| {
         format!(
             "  ts=$(date +%s); body='{body}'\n  \
-             sig=$(printf '%s.%s' \"$ts\" \"$body\" | openssl dgst -sha256 -hmac \"${{DEMO_WEBHOOK_SECRET:-demo-secret}}\" -hex | sed 's/.*= //')\n  \
+             sig=$(printf '%s.%s.%s' {id} \"$ts\" \"$body\" | openssl dgst -sha256 -hmac \"${{DEMO_WEBHOOK_SECRET:-demo-secret}}\" -hex | sed 's/.*= //')\n  \
              curl -s http://{listen}/webhooks/demo -H \"X-Timestamp: $ts\" -H \"X-Signature: sha256=$sig\" -H 'X-Event-Id: {id}' -d \"$body\"; echo"
         )
     };

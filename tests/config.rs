@@ -62,7 +62,7 @@ fn parses_every_provider_with_defaults() {
         signature_header = "X-Signature"
         prefix = "sha256="
         timestamp_header = "X-Timestamp"
-        signed_content = "{timestamp}.{body}"
+        signed_content = "{id}.{timestamp}.{body}"
         event_id = { header = "X-Delivery" }
         event_type = { json = "/type" }
         "#,
@@ -138,9 +138,10 @@ fn secrets_from_files() {
     );
     let message = error(&missing);
     assert!(
-        message.starts_with("source `gh`: `secrets` names the file"),
+        message.starts_with("source `gh`: `secrets` item 1 names a file that cannot be read"),
         "{message}"
     );
+    assert!(!message.contains("nope"), "{message}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -149,7 +150,7 @@ fn errors_name_the_source_and_the_field() {
     let cases: &[(&str, &str)] = &[
         (
             "[sources.stripe]\nprovider = \"strip\"\nsecrets = []",
-            "invalid configuration at `sources.stripe.provider`: line 2, column 12: unknown variant `strip`",
+            "invalid configuration at `sources.stripe.provider`: line 2, column 12: unknown variant `...`, expected one of `stripe`",
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\ntolerance = \"soon\"",
@@ -157,7 +158,7 @@ fn errors_name_the_source_and_the_field() {
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\ntolerence = \"5m\"",
-            "invalid configuration at `sources.stripe.tolerence`: line 4, column 1: unknown field `tolerence`",
+            "invalid configuration at `sources.stripe....`: line 4, column 1: unknown field `...`, expected one of `provider`",
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ value = \"whsec_literal\" }]",
@@ -165,11 +166,11 @@ fn errors_name_the_source_and_the_field() {
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"UNSET\" }]",
-            "source `stripe`: `secrets` names the environment variable `UNSET`, which is not set; export it",
+            "source `stripe`: `secrets` item 1 names an environment variable that is not set; export it",
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"EMPTY\" }]",
-            "source `stripe`: `secrets` names the environment variable `EMPTY`, which is empty",
+            "source `stripe`: `secrets` item 1 names an environment variable that is empty",
         ),
         (
             "[sources.stripe]\nprovider = \"stripe\"\nsecrets = []",
@@ -259,7 +260,7 @@ fn a_generic_source_from_config_verifies_like_the_independent_signer() {
         signature_header = "X-Signature"
         prefix = "sha256="
         timestamp_header = "X-Timestamp"
-        signed_content = "{timestamp}.{body}"
+        signed_content = "{id}.{timestamp}.{body}"
         tolerance = "30s"
         event_id = { header = "X-Delivery" }
         event_type = { json = "/type" }
@@ -278,4 +279,176 @@ fn a_generic_source_from_config_verifies_like_the_independent_signer() {
             .verify_at(&h, &body, at(NOW + 1))
             .is_err()
     );
+}
+
+const DEMO: &str = r#"
+[sources.demo]
+provider = "hmac"
+secrets = [{ env = "STRIPE_SECRET" }]
+signature_header = "X-Signature"
+prefix = "sha256="
+timestamp_header = "X-Timestamp"
+"#;
+
+fn demo(extra: &str) -> Result<Vec<Source>, ConfigError> {
+    resolve(&format!(
+        "{DEMO}{extra}\nevent_type = {{ json = \"/type\" }}\n"
+    ))
+}
+
+fn sign_demo(id: &str, ts: u64, signed: &[&[u8]]) -> http::HeaderMap {
+    let sig = hex::encode(support::hmac_sha256(b"whsec_current", signed));
+    support::headers(&[
+        ("x-signature", &format!("sha256={sig}")),
+        ("x-timestamp", &ts.to_string()),
+        ("x-event-id", id),
+    ])
+}
+
+#[test]
+fn an_event_id_from_an_unsigned_header_is_refused_with_the_fix() {
+    let message =
+        demo("signed_content = \"{timestamp}.{body}\"\nevent_id = { header = \"X-Event-Id\" }")
+            .unwrap_err()
+            .to_string();
+    assert!(
+        message.starts_with("source `demo`: `event_id` "),
+        "{message}"
+    );
+    assert!(message.contains("{id}"), "{message}");
+    assert!(message.contains("signed-digest"), "{message}");
+
+    // An id header that is signed, but not the one the id is read from.
+    let message = demo(
+        "id_header = \"X-Other\"\nsigned_content = \"{id}.{timestamp}.{body}\"\nevent_id = { header = \"X-Event-Id\" }",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        message.starts_with("source `demo`: `event_id` "),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_signed_event_id_header_cannot_be_changed_on_a_captured_request() {
+    let sources = demo(
+        "signed_content = \"{id}.{timestamp}.{body}\"\nevent_id = { header = \"X-Event-Id\" }",
+    )
+    .unwrap();
+    let verifier = &sources[0].verifier;
+    let body = br#"{"type":"order.created","order":1}"#;
+    let ts = NOW.to_string();
+    let h = sign_demo("order-1", NOW, &[b"order-1.", ts.as_bytes(), b".", body]);
+    let verified = verifier.verify_at(&h, body, at(NOW)).unwrap();
+    assert_eq!(
+        verified.event_meta().unwrap().id.as_deref(),
+        Some("order-1")
+    );
+
+    // The same request re-sent under another id does not verify.
+    let mut replayed = h.clone();
+    replayed.insert("x-event-id", http::HeaderValue::from_static("order-2"));
+    assert!(verifier.verify_at(&replayed, body, at(NOW)).is_err());
+}
+
+#[test]
+fn an_explicit_signed_digest_dedupes_on_the_signed_bytes() {
+    let sources =
+        demo("signed_content = \"{timestamp}.{body}\"\nevent_id = \"signed-digest\"").unwrap();
+    let verifier = &sources[0].verifier;
+    let ts = NOW.to_string();
+    let id_of = |event_id: &str, body: &[u8]| {
+        let h = sign_demo(event_id, NOW, &[ts.as_bytes(), b".", body]);
+        let verified = verifier.verify_at(&h, body, at(NOW)).unwrap();
+        verified.event_meta().unwrap().id.unwrap()
+    };
+    let body = br#"{"type":"order.created","order":1}"#;
+    let first = id_of("order-1", body);
+    assert!(first.starts_with("sha256:"), "{first}");
+    assert_eq!(first.len(), "sha256:".len() + 64);
+    // A captured request re-sent with another unsigned id is the same event.
+    assert_eq!(id_of("order-2", body), first);
+    assert_eq!(id_of("order-3", body), first);
+    // Other signed bytes are another event.
+    assert_ne!(
+        id_of("order-1", br#"{"type":"order.created","order":2}"#),
+        first
+    );
+
+    let message = resolve(&format!(
+        "{DEMO}signed_content = \"{{timestamp}}.{{body}}\"\nevent_type = \"signed-digest\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(message.contains("event_type"), "{message}");
+}
+
+#[test]
+fn a_secret_pasted_into_any_field_is_never_echoed() {
+    const PASTED: &str = "whsec_Pasted0Secret0Value";
+    let base = "[sources.s]\nprovider = \"hmac\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\nsignature_header = \"X-Sig\"\nevent_type = { json = \"/type\" }\n";
+    let github = "[sources.s]\nprovider = \"github\"\nsecrets = [{ env = \"STRIPE_SECRET\" }]\n";
+    let cases = [
+        format!("[sources.s]\nprovider = \"github\"\nsecrets = [{{ env = \"{PASTED}\" }}]"),
+        format!(
+            "[sources.s]\nprovider = \"github\"\nsecrets = [{{ file = \"/nonexistent/{PASTED}\" }}]"
+        ),
+        format!("[sources.s]\nprovider = \"github\"\nsecrets = [{{ value = \"{PASTED}\" }}]"),
+        format!("[sources.s]\nprovider = \"github\"\nsecrets = [\"{PASTED}\"]"),
+        format!("[sources.s]\nprovider = \"github\"\nsecrets = {PASTED}"),
+        format!("[sources.s]\nprovider = \"{PASTED}\"\nsecrets = []"),
+        format!("[sources.s]\nprovider = {PASTED}\nsecrets = []"),
+        format!("{github}tolerance = \"{PASTED}\""),
+        format!("{github}tolerance = \"5{PASTED}\""),
+        format!("{github}queue = \"{PASTED}!\""),
+        format!("{github}queue = [\"{PASTED}\"]"),
+        format!("{github}event_types = [\"{PASTED} *\"]"),
+        format!("{github}event_types = \"{PASTED}\""),
+        format!("{github}prefix = \"{PASTED}\""),
+        format!("{github}{PASTED} = 1"),
+        format!("{github}\"{PASTED}\" = \"x\""),
+        format!("{base}encoding = \"{PASTED}\""),
+        format!(
+            "[sources.s]\nprovider = \"hmac\"\nsecrets = [{{ env = \"STRIPE_SECRET\" }}]\nsignature_header = \"{PASTED} x\"\nevent_type = {{ json = \"/type\" }}"
+        ),
+        format!("{base}timestamp_header = \"{PASTED}:\""),
+        format!("{base}id_header = \"{PASTED}:\""),
+        format!("{base}signed_content = \"{{{PASTED}}}.{{body}}\""),
+        format!("{base}event_id = {{ header = \"{PASTED}\" }}"),
+        format!("{base}event_id = \"{PASTED}\""),
+        format!("{base}event_id = {{ {PASTED} = \"x\" }}"),
+        format!("{base}event_id = {{ json = \"{PASTED}\" }}"),
+        format!("{github}event_types = [\"a.*\", \"{PASTED}*\"]"),
+        format!("{base}queue = {PASTED}1"),
+        format!("{base}queue = 1{PASTED}"),
+        format!("{base}max = \"{PASTED}\""),
+        format!("{base}[sources.s.{PASTED}]"),
+    ];
+    for toml in &cases {
+        let error = match resolve(toml) {
+            Err(error) => error,
+            Ok(_) => panic!("accepted:\n{toml}"),
+        };
+        let display = error.to_string();
+        let debug = format!("{error:?}");
+        for shown in [&display, &debug] {
+            assert!(
+                !shown.contains("Pasted0Secret"),
+                "the error shows what was typed:\n{toml}\n---\n{shown}"
+            );
+        }
+        assert!(
+            display.contains("line") || display.starts_with("source `s`"),
+            "{display}"
+        );
+    }
+
+    // Nor does the Debug of the configuration as read.
+    let config = SourcesConfig::from_toml(&format!(
+        "[sources.s]\nprovider = \"github\"\nsecrets = [{{ env = \"{PASTED}\" }}, {{ file = \"/{PASTED}\" }}]"
+    ))
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("Pasted0Secret"), "{debug}");
 }

@@ -68,7 +68,7 @@ fn bad_settings_are_refused_with_what_to_change() {
         (format!("dedupe_ttl = \"500ms\"\n{GITHUB}"), &[], "invalid configuration at `dedupe_ttl`: must be at least 1s"),
         (format!("retry_after = \"0s\"\n{GITHUB}"), &[], "invalid configuration at `retry_after`: must be longer than zero"),
         (format!("listen = 8080\n{GITHUB}"), &[], "invalid configuration at `listen`"),
-        (format!("colour = \"red\"\n{GITHUB}"), &[], "invalid configuration at `colour`: line 1, column 1: unknown field"),
+        (format!("colour = \"red\"\n{GITHUB}"), &[], "invalid configuration at `...`: line 1, column 1: unknown field `...`, expected one of `redis_url`"),
         (
             "dedupe_ttl = \"10m\"\n[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"GH\" }]\ntolerance = \"10m\"\n".to_owned(),
             &[],

@@ -432,3 +432,140 @@ fn debug_output_of_a_verifier_shows_no_key() {
     assert!(!shown.contains(value), "{shown}");
     assert!(!shown.contains(&value[6..20]), "{shown}");
 }
+
+#[test]
+fn numeric_json_ids_and_types_keep_their_exact_text() {
+    let case = Case::Stripe;
+    let (key, secret) = case.key(1);
+    let verifier = case.verifier(&[secret]);
+    let meta = |body: &str| {
+        let h = case.sign(&key, body.as_bytes(), NOW);
+        verifier
+            .verify_at(&h, body.as_bytes(), at(NOW))
+            .unwrap()
+            .event_meta()
+            .unwrap()
+    };
+    // Beyond f64 and u64: both used to read as 9.876543210987655e+22.
+    let a = meta(r#"{"id":98765432109876543210001,"type":"t"}"#);
+    let b = meta(r#"{"id":98765432109876543210002,"type":"t"}"#);
+    assert_eq!(a.id.as_deref(), Some("98765432109876543210001"));
+    assert_eq!(b.id.as_deref(), Some("98765432109876543210002"));
+    assert_eq!(meta(r#"{"id":2.0,"type":"t"}"#).id.as_deref(), Some("2.0"));
+    assert_eq!(
+        meta(r#"{"id":2.00000000000000001,"type":"t"}"#)
+            .id
+            .as_deref(),
+        Some("2.00000000000000001")
+    );
+    assert_eq!(
+        meta(r#"{"id": -17 ,"type":12345678901234567890123}"#),
+        webhook::extract::EventMeta {
+            id: Some("-17".into()),
+            event_type: "12345678901234567890123".into(),
+        }
+    );
+    // Strings are unescaped as before.
+    assert_eq!(
+        meta(r#"{"id":"evt_\u0031","type":"a.b"}"#).id.as_deref(),
+        Some("evt_1")
+    );
+}
+
+#[test]
+fn every_signature_header_of_a_provider_is_left_out_legacy_ones_too() {
+    let extra: &[(Case, &[&str])] = &[
+        (Case::GitHub, &["x-hub-signature", "x-hub-signature-256"]),
+        (Case::StandardV1, &["webhook-signature", "svix-signature"]),
+        (Case::SvixV1, &["webhook-signature", "svix-signature"]),
+        (Case::Stripe, &["stripe-signature"]),
+        (Case::Slack, &["x-slack-signature"]),
+        (Case::Shopify, &["x-shopify-hmac-sha256"]),
+    ];
+    for (case, names) in extra {
+        let (key, secret) = case.key(1);
+        let body = case.body();
+        let mut h = case.sign(&key, &body, NOW);
+        for name in *names {
+            h.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static("sha1=0123456789abcdef"),
+            );
+        }
+        let retained = case.verifier(&[secret]).retain_headers(&h);
+        for name in *names {
+            assert!(
+                !retained.headers.contains_key(*name),
+                "{case:?}: {name} kept"
+            );
+        }
+        assert_eq!(retained.dropped, 0, "{case:?}");
+    }
+}
+
+#[test]
+fn retained_headers_are_bounded_and_say_how_many_were_dropped() {
+    use webhook::signature::{DROPPED_HEADERS_MARKER, HeaderLimits};
+    let case = Case::GitHub;
+    let (key, secret) = case.key(1);
+    let body = case.body();
+    let verifier = case.verifier(&[secret]);
+    let limits = HeaderLimits::default();
+    assert_eq!(
+        (
+            limits.max_value_bytes,
+            limits.max_total_bytes,
+            limits.max_count
+        ),
+        (8 * 1024, 32 * 1024, 64)
+    );
+
+    // 400 headers of 1 KiB each (about 390 KiB), the ones the event needs last.
+    let mut h = http::HeaderMap::new();
+    let kib = "v".repeat(1024);
+    for i in 0..400 {
+        h.insert(
+            HeaderName::try_from(format!("x-junk-{i:03}")).unwrap(),
+            HeaderValue::try_from(kib.as_str()).unwrap(),
+        );
+    }
+    h.insert(
+        "x-huge",
+        HeaderValue::try_from("h".repeat(9 * 1024)).unwrap(),
+    );
+    h.insert(DROPPED_HEADERS_MARKER, HeaderValue::from_static("0"));
+    h.extend(case.sign(&key, &body, NOW));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+
+    let retained = verifier.retain_headers(&h);
+    let kept = &retained.headers;
+    let total: usize = kept.iter().map(|(k, v)| k.len() + v.len()).sum();
+    assert!(total <= limits.max_total_bytes + 64, "{total} bytes kept");
+    assert!(
+        kept.len() <= limits.max_count + 1,
+        "{} headers kept",
+        kept.len()
+    );
+    assert!(!kept.contains_key("x-huge"));
+    // What the event needs comes first, whatever the order of the request.
+    for needed in ["content-type", "x-github-event", "x-github-delivery"] {
+        assert!(kept.contains_key(needed), "{needed} dropped");
+    }
+    // Everything else sent is either kept or counted.
+    let sent_other = h.keys_len() - 1; // the signature header
+    assert_eq!(kept.len() - 1 + retained.dropped, sent_other);
+    assert_eq!(
+        kept.get(DROPPED_HEADERS_MARKER).map(String::as_str),
+        Some(retained.dropped.to_string().as_str())
+    );
+    assert_eq!(verifier.retained_headers(&h), retained.headers);
+
+    // Within the limits nothing is dropped and there is no marker.
+    let small = case.sign(&key, &body, NOW);
+    let retained = verifier.retain_headers(&small);
+    assert_eq!(retained.dropped, 0);
+    assert!(!retained.headers.contains_key(DROPPED_HEADERS_MARKER));
+}

@@ -65,7 +65,8 @@ pub enum Case {
     StandardV1a,
     /// Standard Webhooks `v1` under the `svix-*` headers.
     SvixV1,
-    /// Generic HMAC: `X-Signature: sha256=<hex>` over `{timestamp}.{body}`.
+    /// Generic HMAC: `X-Signature: sha256=<hex>` over `{id}.{timestamp}.{body}`,
+    /// the id from `X-Delivery`.
     GenericTimestamped,
     /// Generic HMAC: `X-Signature: <base64>` over the body alone.
     GenericBase64,
@@ -100,7 +101,7 @@ impl Case {
                     prefix: "sha256=".into(),
                     timestamp_header: Some(HeaderName::from_static("x-timestamp")),
                     id_header: None,
-                    signed_content: "{timestamp}.{body}".into(),
+                    signed_content: "{id}.{timestamp}.{body}".into(),
                     tolerance: None,
                     event_id: Field::Header(HeaderName::from_static("x-delivery")),
                     event_type: Field::Json("/type".into()),
@@ -254,7 +255,7 @@ impl Case {
             }
             Case::GenericTimestamped => format!(
                 "sha256={}",
-                hex::encode(hmac_sha256(&hmac_key(), &[ts_bytes, b".", body]))
+                hex::encode(hmac_sha256(&hmac_key(), &[b"g-1.", ts_bytes, b".", body]))
             ),
         };
         let mut pairs: Vec<(&str, String)> = vec![(self.signature_header(), sig)];

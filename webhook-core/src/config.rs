@@ -18,9 +18,10 @@
 //! signature_header = "X-Signature"
 //! encoding = "hex"                # or "base64"; default "hex"
 //! prefix = "sha256="              # optional
-//! timestamp_header = "X-Timestamp" # optional; then checked against `tolerance`
-//! signed_content = "{timestamp}.{body}"  # default "{body}"
-//! event_id = { header = "X-Delivery-Id" } # or { json = "/id" }; default: generated
+//! timestamp_header = "X-Timestamp" # optional; must be signed, then checked against `tolerance`
+//! signed_content = "{id}.{timestamp}.{body}"  # default "{body}"
+//! event_id = { header = "X-Delivery-Id" } # must be signed as `{id}`; or { json = "/id" },
+//!                                 # or "signed-digest"; default: generated
 //! event_type = { json = "/type" } # or { header = "..." } or { value = "..." }
 //! ```
 //!
@@ -39,6 +40,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -98,7 +100,9 @@ pub struct SourceConfig {
     /// `hmac` only: the signed bytes, e.g. `{timestamp}.{body}`; default `{body}`.
     #[serde(default)]
     pub signed_content: Option<String>,
-    /// `hmac` only: where the event id is; generated when absent.
+    /// `hmac` only: where the event id is; generated when absent. A header
+    /// must be signed (`{id}` in `signed_content`); `"signed-digest"` dedupes
+    /// on a digest of the signed bytes instead.
     #[serde(default)]
     pub event_id: Option<FieldConfig>,
     /// `hmac` only (required there): where the event type is.
@@ -107,13 +111,25 @@ pub struct SourceConfig {
 }
 
 /// Where a secret is read from; never the secret itself.
-#[derive(Clone, Debug, Deserialize)]
+///
+/// `Debug` shows only which kind it is: a secret pasted in place of the
+/// variable name or path must not reach a log.
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum SecretRef {
     /// An environment variable: `{ env = "STRIPE_WEBHOOK_SECRET" }`.
     Env(String),
     /// A file, e.g. a mounted secret: `{ file = "/run/secrets/stripe" }`.
     File(PathBuf),
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(_) => f.write_str("Env(..)"),
+            Self::File(_) => f.write_str("File(..)"),
+        }
+    }
 }
 
 /// Where a generic HMAC source finds a value.
@@ -126,6 +142,10 @@ pub enum FieldConfig {
     Json(String),
     /// A fixed value: `{ value = "invoice.paid" }`.
     Value(String),
+    /// `event_id` only: `"signed-digest"`, the SHA-256 digest of the signed
+    /// bytes ([`Field::SignedDigest`]), for senders whose id is not signed.
+    #[serde(rename = "signed-digest")]
+    SignedDigest,
 }
 
 /// A source ready to verify requests.
@@ -186,8 +206,8 @@ pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
         message: describe_toml_error(text, &error),
     })?;
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
+        let inner = error.inner().clone();
+        let path = safe_path(error.path(), inner.message());
         let message = if path.contains("secrets") {
             let at = describe_toml_error(text, &inner);
             let at = at.split_once(": ").map_or("", |(at, _)| at);
@@ -199,9 +219,53 @@ pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
     })
 }
 
-/// `line L, column C: message`, without the quoted source line.
+/// The dotted path of a value, without a key the program does not know: for
+/// ``unknown field `x` `` the path ends in `x`, which may be anything.
+fn safe_path(path: &serde_path_to_error::Path, message: &str) -> String {
+    let unknown = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|start| message.strip_prefix(start))
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            serde_path_to_error::Segment::Map { key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(if Some(key.as_str()) == unknown {
+                    "..."
+                } else {
+                    key
+                });
+            }
+            serde_path_to_error::Segment::Enum { variant } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(if Some(variant.as_str()) == unknown {
+                    "..."
+                } else {
+                    variant
+                });
+            }
+            serde_path_to_error::Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    if out.is_empty() { ".".to_owned() } else { out }
+}
+
+/// `line L, column C: message`, without the quoted source line and without
+/// any value the file holds (see [`hide_typed`]).
 fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim_end();
+    let message = hide_typed(error.message().trim_end());
     match error.span() {
         Some(span) => {
             let before = &text.as_bytes()[..span.start.min(text.len())];
@@ -216,6 +280,42 @@ fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
         }
         None => format!("line ?, column ?: {message}"),
     }
+}
+
+/// The parser's message without what the file holds. serde and toml quote
+/// the offending value or key (``unknown variant `whsec_...` ``, `invalid
+/// type: string "..."`); a secret pasted in the wrong place would land in a
+/// log, so everything quoted before `expected` (which lists what this
+/// program accepts) is replaced by `...`, and so is any stray text that is
+/// not plain words.
+fn hide_typed(message: &str) -> String {
+    let (typed, expected) = match message.find("expected") {
+        Some(at) => message.split_at(at),
+        None => (message, ""),
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut quote = None;
+    for c in typed.chars() {
+        match quote {
+            Some(close) if c == close => {
+                out.push_str("...");
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '`' || c == '"' || c == '\'' {
+                    quote = Some(c);
+                }
+            }
+        }
+    }
+    if quote.is_some() {
+        out.push_str("...");
+    }
+    out.push_str(expected);
+    out
 }
 
 impl SourcesConfig {
@@ -338,7 +438,10 @@ impl SourceConfig {
         let secrets = self
             .secrets
             .iter()
-            .map(|secret| read_secret(secret, env).map_err(|problem| fail("secrets", problem)))
+            .enumerate()
+            .map(|(i, secret)| {
+                read_secret(i + 1, secret, env).map_err(|problem| fail("secrets", problem))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let verifier =
             Verifier::new(scheme, &secrets).map_err(|e| fail("secrets", e.to_string()))?;
@@ -391,6 +494,7 @@ impl SourceConfig {
                     ));
                 }
                 FieldConfig::Value(value) => Field::Fixed(value.clone()),
+                FieldConfig::SignedDigest => Field::SignedDigest,
             })
         };
         let signature_header = match &self.signature_header {
@@ -445,25 +549,29 @@ pub fn resolve_sources(
         .collect()
 }
 
-fn read_secret(secret: &SecretRef, env: &dyn Fn(&str) -> Option<String>) -> Result<Secret, String> {
+/// Reads one secret. Errors name the secret by its position, never by the
+/// variable name or path written: a secret pasted there by mistake would
+/// otherwise end up in a log.
+fn read_secret(
+    position: usize,
+    secret: &SecretRef,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Secret, String> {
     let value = match secret {
         SecretRef::Env(name) => env(name).ok_or_else(|| {
-            format!("names the environment variable `{name}`, which is not set; export it")
+            format!("item {position} names an environment variable that is not set; export it (the name is not repeated here, in case a secret was pasted in its place)")
         })?,
         SecretRef::File(path) => std::fs::read_to_string(path).map_err(|error| {
-            format!(
-                "names the file `{}`, which cannot be read: {error}",
-                path.display()
-            )
+            format!("item {position} names a file that cannot be read ({error}); check the path and its permissions")
         })?,
     };
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(match secret {
-            SecretRef::Env(name) => {
-                format!("names the environment variable `{name}`, which is empty")
+            SecretRef::Env(_) => {
+                format!("item {position} names an environment variable that is empty")
             }
-            SecretRef::File(path) => format!("names the file `{}`, which is empty", path.display()),
+            SecretRef::File(_) => format!("item {position} names a file that is empty"),
         });
     }
     Ok(Secret::from(trimmed))
@@ -482,9 +590,8 @@ pub fn optional_duration<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map(Some).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "not a duration ({e}); write it like \"5m\" or \"300s\""
-        ))
+    // humantime's message quotes the text; it may be anything.
+    humantime::parse_duration(&text).map(Some).map_err(|_| {
+        serde::de::Error::custom("not a duration: expected one like \"5m\" or \"300s\"")
     })
 }

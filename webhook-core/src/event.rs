@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::Envelope;
+use crate::document;
 
 /// A verified event with its JSON body deserialized into `T`.
 ///
@@ -44,7 +45,7 @@ impl<T: Payload> Event<T> {
     /// A body that does not fit is a [`PayloadError`] naming the path of the
     /// offending field; retrying cannot fix it.
     pub fn from_envelope(envelope: Arc<Envelope>) -> Result<Self, PayloadError> {
-        let payload = T::from_body(&envelope.body)?;
+        let payload = T::from_envelope(&envelope)?;
         Ok(Self { envelope, payload })
     }
 }
@@ -53,29 +54,66 @@ impl<T: Payload> Event<T> {
 ///
 /// Implemented for every `serde::de::DeserializeOwned` type (as JSON) and
 /// for [`RawBody`].
+///
+/// An envelope whose retained `content-type` is
+/// `application/x-www-form-urlencoded`, and whose body is not itself JSON
+/// (`curl -d` labels JSON as a form), is read as the JSON in its `payload`
+/// field when it has one (GitHub hooks with `content_type: form`, Slack
+/// interactivity), else as the form's fields, each a string (Slack slash
+/// commands; see [`SlackSlashCommand`](crate::payload::SlackSlashCommand)).
 pub trait Payload: Sized {
-    /// Reads the body.
+    /// Reads a JSON body (or the body as it is).
     fn from_body(body: &Bytes) -> Result<Self, PayloadError>;
+
+    /// Reads an envelope's body as its `content-type` says; by default
+    /// [`from_body`](Self::from_body).
+    fn from_envelope(envelope: &Envelope) -> Result<Self, PayloadError> {
+        Self::from_body(&envelope.body)
+    }
 }
 
 impl<T: DeserializeOwned> Payload for T {
     fn from_body(body: &Bytes) -> Result<Self, PayloadError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(body);
-        let payload =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|error| PayloadError {
-                path: error.path().to_string(),
-                message: hide_values(&error.into_inner().to_string()),
-            })?;
-        deserializer.end().map_err(|error| PayloadError {
-            path: ".".to_owned(),
-            message: error.to_string(),
-        })?;
-        Ok(payload)
+        from_json(body)
+    }
+
+    fn from_envelope(envelope: &Envelope) -> Result<Self, PayloadError> {
+        if !document::reads_as_form(envelope.header("content-type"), &envelope.body) {
+            return from_json(&envelope.body);
+        }
+        let payload = form_urlencoded::parse(&envelope.body)
+            .find(|(name, _)| name == document::PAYLOAD_FIELD)
+            .map(|(_, value)| value);
+        match payload {
+            Some(json) => from_json(json.as_bytes()),
+            None => {
+                let fields =
+                    serde_urlencoded::Deserializer::new(form_urlencoded::parse(&envelope.body));
+                serde_path_to_error::deserialize(fields).map_err(|error| PayloadError {
+                    path: error.path().to_string(),
+                    message: hide_values(&error.into_inner().to_string()),
+                })
+            }
+        }
     }
 }
 
-/// The body exactly as received, for payloads that are not JSON (form-encoded
-/// Slack commands, XML) or that a handler parses itself. Derefs to `[u8]`.
+fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let payload =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| PayloadError {
+            path: error.path().to_string(),
+            message: hide_values(&error.into_inner().to_string()),
+        })?;
+    deserializer.end().map_err(|error| PayloadError {
+        path: ".".to_owned(),
+        message: error.to_string(),
+    })?;
+    Ok(payload)
+}
+
+/// The body exactly as received, for payloads that are not JSON (XML, a
+/// form with a layout of its own) or that a handler parses itself. Derefs to `[u8]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawBody(pub Bytes);
 

@@ -8,8 +8,9 @@
 
 use std::cell::OnceCell;
 
-use http::{HeaderMap, HeaderName};
-use serde_json::Value;
+use http::{HeaderMap, HeaderName, header::CONTENT_TYPE};
+
+use crate::document::{self, Document, Scalar};
 
 /// The longest event id or event type accepted, in bytes. Both end up in Redis
 /// keys and in logs, so they are bounded.
@@ -35,7 +36,10 @@ pub enum Field {
     /// A request header.
     Header(HeaderName),
     /// A JSON value of the body, by JSON pointer (`/id`, `/event/type`); a
-    /// string, or a number written in decimal.
+    /// string, or a number taken as its exact text. For a form-encoded
+    /// request (`content-type: application/x-www-form-urlencoded`, and a
+    /// body that is not itself JSON) the document is the JSON in its `payload` field, or, without one, the
+    /// form's fields (`/command`).
     Json(String),
     /// Always this value.
     Fixed(String),
@@ -43,14 +47,52 @@ pub enum Field {
     /// family the request was verified with (Standard Webhooks
     /// `webhook-id` / `svix-id`): the id is then as authentic as the body.
     SignedId,
+    /// `sha256:<hex>`, the SHA-256 digest of the signed content (every
+    /// signed part, in order): for senders whose own id is not signed. A
+    /// captured request re-sent unchanged is then a duplicate, and it cannot
+    /// be stored again under a new id; a sender's retry that signs a new
+    /// timestamp is a new event.
+    SignedDigest,
     /// The first of these that is present.
     FirstOf(Vec<Field>),
     /// `{first}.{second}` when the second is present, else `{first}`
     /// (GitHub: `pull_request.opened` from `X-GitHub-Event` and the JSON
     /// `action`; `push` when there is no action).
     Dotted(Box<Field>, Box<Field>),
+    /// `{prefix}{value}` when the field is present (Slack slash commands:
+    /// `slash_command./deploy` from the form field `command`).
+    Prefixed(String, Box<Field>),
     /// Nowhere: the value is never present.
     Absent,
+}
+
+impl Field {
+    /// Whether this field, or one it is made of, is read from a request
+    /// header (which a signature may not cover).
+    pub fn reads_header(&self) -> bool {
+        match self {
+            Self::Header(_) => true,
+            Self::FirstOf(fields) => fields.iter().any(Self::reads_header),
+            Self::Dotted(first, second) => first.reads_header() || second.reads_header(),
+            Self::Prefixed(_, field) => field.reads_header(),
+            Self::Json(_) | Self::Fixed(_) | Self::SignedId | Self::SignedDigest | Self::Absent => {
+                false
+            }
+        }
+    }
+
+    /// Whether this field, or one it is made of, is [`Field::SignedDigest`].
+    pub(crate) fn needs_digest(&self) -> bool {
+        match self {
+            Self::SignedDigest => true,
+            Self::FirstOf(fields) => fields.iter().any(Self::needs_digest),
+            Self::Dotted(first, second) => first.needs_digest() || second.needs_digest(),
+            Self::Prefixed(_, field) => field.needs_digest(),
+            Self::Header(_) | Self::Json(_) | Self::Fixed(_) | Self::SignedId | Self::Absent => {
+                false
+            }
+        }
+    }
 }
 
 /// The id and type of an event, read from a verified request.
@@ -100,12 +142,21 @@ impl ExtractError {
     }
 }
 
+/// What the verifier learnt from the signed content of a request.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Signed<'a> {
+    /// The message id header that was part of the signed content.
+    pub(crate) id: Option<&'a str>,
+    /// The [`Field::SignedDigest`] of the signed content, when computed.
+    pub(crate) digest: Option<&'a str>,
+}
+
 /// Reads fields from one request, parsing the body as JSON at most once.
 pub(crate) struct Request<'a> {
     headers: &'a HeaderMap,
     body: &'a [u8],
-    signed_id: Option<&'a str>,
-    json: OnceCell<Result<Value, String>>,
+    signed: Signed<'a>,
+    document: OnceCell<Result<Document<'a>, String>>,
 }
 
 enum Lookup {
@@ -116,12 +167,12 @@ enum Lookup {
 }
 
 impl<'a> Request<'a> {
-    pub(crate) fn new(headers: &'a HeaderMap, body: &'a [u8], signed_id: Option<&'a str>) -> Self {
+    pub(crate) fn new(headers: &'a HeaderMap, body: &'a [u8], signed: Signed<'a>) -> Self {
         Self {
             headers,
             body,
-            signed_id,
-            json: OnceCell::new(),
+            signed,
+            document: OnceCell::new(),
         }
     }
 
@@ -164,18 +215,23 @@ impl<'a> Request<'a> {
                     Err(_) => Lookup::Unusable("the header is not visible ASCII"),
                 },
             },
-            Field::Json(pointer) => match self.json() {
+            Field::Json(pointer) => match self.document() {
                 Err(error) => Lookup::NotJson(error.clone()),
-                Ok(json) => match json.pointer(pointer) {
-                    None | Some(Value::Null) => Lookup::NotFound,
-                    Some(Value::String(text)) => Lookup::Found(text.clone()),
-                    Some(Value::Number(number)) => Lookup::Found(number.to_string()),
-                    Some(_) => Lookup::Unusable("the JSON value is neither a string nor a number"),
+                Ok(document) => match document.pointer(pointer) {
+                    Scalar::Missing => Lookup::NotFound,
+                    Scalar::Text(text) => Lookup::Found(text),
+                    Scalar::Unusable => {
+                        Lookup::Unusable("the JSON value is neither a string nor a number")
+                    }
                 },
             },
             Field::Fixed(value) => Lookup::Found(value.clone()),
-            Field::SignedId => match self.signed_id {
+            Field::SignedId => match self.signed.id {
                 Some(id) => Lookup::Found(id.to_owned()),
+                None => Lookup::NotFound,
+            },
+            Field::SignedDigest => match self.signed.digest {
+                Some(digest) => Lookup::Found(digest.to_owned()),
                 None => Lookup::NotFound,
             },
             Field::FirstOf(fields) => {
@@ -201,17 +257,20 @@ impl<'a> Request<'a> {
                 },
                 other => other,
             },
+            Field::Prefixed(prefix, field) => match self.lookup(field) {
+                Lookup::Found(value) => Lookup::Found(format!("{prefix}{value}")),
+                other => other,
+            },
             Field::Absent => Lookup::NotFound,
         }
     }
 
-    fn json(&self) -> &Result<Value, String> {
-        self.json.get_or_init(|| {
-            serde_json::from_slice(self.body).map_err(|error| {
-                // serde_json's messages name the position and the kind of
-                // problem, never the content of the body.
-                error.to_string()
-            })
+    fn document(&self) -> &Result<Document<'a>, String> {
+        self.document.get_or_init(|| {
+            let content_type = self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            // serde_json's messages name the position and the kind of
+            // problem, never the content of the body.
+            Document::read(self.body, document::reads_as_form(content_type, self.body))
         })
     }
 }
@@ -235,8 +294,9 @@ fn describe(field: &Field) -> String {
         Field::Json(pointer) => format!("JSON value at `{pointer}`"),
         Field::Fixed(value) => format!("the fixed value `{value}`"),
         Field::SignedId => "the signed message id header".to_owned(),
+        Field::SignedDigest => "the digest of the signed content".to_owned(),
         Field::FirstOf(fields) => fields.iter().map(describe).collect::<Vec<_>>().join(" or "),
-        Field::Dotted(first, _) => describe(first),
+        Field::Dotted(first, _) | Field::Prefixed(_, first) => describe(first),
         Field::Absent => "nothing (this source has no such field)".to_owned(),
     }
 }
@@ -274,17 +334,17 @@ mod tests {
             ("x-github-delivery", "d-1"),
             ("x-github-event", "pull_request"),
         ]);
-        let meta = Request::new(&h, br#"{"action":"opened"}"#, None)
+        let meta = Request::new(&h, br#"{"action":"opened"}"#, Signed::default())
             .event_meta(&github())
             .unwrap();
         assert_eq!(meta.id.as_deref(), Some("d-1"));
         assert_eq!(meta.event_type, "pull_request.opened");
 
-        let meta = Request::new(&h, br#"{"ref":"main"}"#, None)
+        let meta = Request::new(&h, br#"{"ref":"main"}"#, Signed::default())
             .event_meta(&github())
             .unwrap();
         assert_eq!(meta.event_type, "pull_request");
-        let meta = Request::new(&h, b"payload=%7B%7D", None)
+        let meta = Request::new(&h, b"payload=%7B%7D", Signed::default())
             .event_meta(&github())
             .unwrap();
         assert_eq!(meta.event_type, "pull_request");
@@ -293,7 +353,7 @@ mod tests {
     #[test]
     fn missing_required_id_names_the_place() {
         let h = headers(&[("x-github-event", "push")]);
-        let err = Request::new(&h, b"{}", None)
+        let err = Request::new(&h, b"{}", Signed::default())
             .event_meta(&github())
             .unwrap_err();
         assert_eq!(
@@ -316,7 +376,7 @@ mod tests {
         let meta = Request::new(
             &h,
             br#"{"id":42,"type":"outer","event":{"type":"inner"}}"#,
-            None,
+            Signed::default(),
         )
         .event_meta(&fields)
         .unwrap();
@@ -328,7 +388,7 @@ mod tests {
             }
         );
 
-        let err = Request::new(&h, b"not json", None)
+        let err = Request::new(&h, b"not json", Signed::default())
             .event_meta(&fields)
             .unwrap_err();
         assert!(
@@ -358,7 +418,7 @@ mod tests {
             r#"{"type":{"nested":1}}"#.to_owned(),
             format!(r#"{{"type":"{}"}}"#, "x".repeat(MAX_FIELD_LEN + 1)),
         ] {
-            let err = Request::new(&h, body.as_bytes(), None)
+            let err = Request::new(&h, body.as_bytes(), Signed::default())
                 .event_meta(&fields)
                 .unwrap_err();
             assert!(
@@ -372,7 +432,7 @@ mod tests {
                 "{err}"
             );
         }
-        let meta = Request::new(&h, br#"{"type":"t"}"#, None)
+        let meta = Request::new(&h, br#"{"type":"t"}"#, Signed::default())
             .event_meta(&fields)
             .unwrap();
         assert_eq!(meta.id, None);

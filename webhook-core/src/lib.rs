@@ -43,6 +43,7 @@
 pub use http;
 
 pub mod config;
+mod document;
 pub mod envelope;
 pub mod event;
 pub mod extract;

@@ -6,6 +6,10 @@
 //! deserialize them into your own struct directly. Fields you do not name
 //! are ignored, so a struct with only the fields you use is enough.
 //!
+//! Form-encoded deliveries need nothing else: `Event<T>` reads the JSON in
+//! a form's `payload` field (GitHub hooks with `content_type: form`, Slack
+//! interactivity), or the form's fields themselves ([`SlackSlashCommand`]).
+//!
 //! Writing one for another provider is a plain serde struct with a generic
 //! field:
 //!
@@ -77,6 +81,37 @@ pub struct SlackEventCallback<T> {
     pub api_app_id: Option<String>,
     /// The inner event (`{"type": "message", ...}`).
     pub event: T,
+}
+
+/// A Slack slash command: the form fields Slack posts
+/// (`application/x-www-form-urlencoded`), read by `Event<SlackSlashCommand>`
+/// without decoding anything. Its event type is `slash_command.<command>`
+/// (`slash_command./deploy`) and its id the per-invocation `trigger_id`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[non_exhaustive]
+pub struct SlackSlashCommand {
+    /// The command, with its slash: `/deploy`.
+    pub command: String,
+    /// What follows the command, as typed (may be empty).
+    #[serde(default)]
+    pub text: String,
+    /// The workspace.
+    pub team_id: String,
+    /// The channel it was typed in.
+    #[serde(default)]
+    pub channel_id: Option<String>,
+    /// The user who typed it.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Where to post delayed responses (valid for 30 minutes).
+    #[serde(default)]
+    pub response_url: Option<String>,
+    /// Opens a modal within 3 seconds; unique per invocation.
+    #[serde(default)]
+    pub trigger_id: Option<String>,
+    /// The app the command belongs to.
+    #[serde(default)]
+    pub api_app_id: Option<String>,
 }
 
 /// A Standard Webhooks payload as its spec recommends:

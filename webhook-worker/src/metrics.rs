@@ -4,6 +4,7 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `webhook_ingest_requests_total` | counter | `source`, `outcome` (`accepted`, `duplicate`, `ignored`, `handshake`, `unauthorized`, `bad_request`, `unknown_source`, `backlog_full`, `unavailable`) |
+//! | `webhook_ingest_headers_dropped_total` | counter | `source` (headers left out of stored events for the size limits) |
 //! | `webhook_ingest_request_duration_seconds` | histogram | `source` |
 //! | `webhook_handler_runs_total` | counter | `handler`, `outcome` (`succeeded`, `retry_scheduled`, `dead_lettered`, `lease_lost`, `unsettled`) |
 //! | `webhook_handler_duration_seconds` | histogram | `handler` |
@@ -31,6 +32,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Requests by source and outcome.
 pub const INGEST_REQUESTS: &str = "webhook_ingest_requests_total";
+/// Request headers left out of stored events for the header limits, by source.
+pub const INGEST_HEADERS_DROPPED: &str = "webhook_ingest_headers_dropped_total";
 /// Request latency by source.
 pub const INGEST_DURATION: &str = "webhook_ingest_request_duration_seconds";
 /// Handler runs by handler and outcome.

@@ -33,6 +33,7 @@ mod error;
 mod header;
 mod key;
 mod providers;
+mod retain;
 mod scheme;
 
 use std::collections::BTreeMap;
@@ -40,18 +41,20 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::Mac as _;
-use http::{HeaderMap, HeaderName, header as h};
+use http::{HeaderMap, HeaderName};
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 pub use error::{KeyError, VerifyError};
 pub use providers::{DEFAULT_TOLERANCE, GenericHmac, GenericHmacError, Provider};
+pub use retain::{DROPPED_HEADERS_MARKER, HeaderLimits, RetainedHeaders};
 pub use scheme::{
     Algorithm, Encoding, Handshake, HeaderSet, KeyFormat, Part, Scheme, SignatureFormat,
     TemplateError, Version,
 };
 
 use crate::Secret;
-use crate::extract::{EventMeta, ExtractError, Request};
+use crate::extract::{EventMeta, ExtractError, Request, Signed};
 use key::Key;
 
 /// Verifies requests of one source: a scheme and its keys.
@@ -80,6 +83,7 @@ pub struct Verified<'a> {
     headers: &'a HeaderMap,
     body: &'a [u8],
     signed_id: Option<&'a str>,
+    signed_digest: Option<String>,
     secret_index: usize,
     timestamp: Option<u64>,
 }
@@ -198,11 +202,17 @@ impl Verifier {
                 }
             };
             if matched {
+                let signed_digest = self.scheme.fields.id.needs_digest().then(|| {
+                    let mut digest = Sha256::new();
+                    content(&mut |bytes| digest.update(bytes));
+                    format!("sha256:{}", hex::encode(digest.finalize()))
+                });
                 return Ok(Verified {
                     verifier: self,
                     headers,
                     body,
                     signed_id: id,
+                    signed_digest,
                     secret_index: index,
                     timestamp,
                 });
@@ -248,36 +258,36 @@ impl Verifier {
         Ok(timestamp)
     }
 
-    /// The request headers worth keeping with the event: everything but
-    /// credentials (`authorization`, `cookie`, ...), hop-by-hop headers and
-    /// the signature headers, with lower-case names; repeated headers are
-    /// joined with `, ` and values that are not UTF-8 are converted lossily.
+    /// The request headers worth keeping with the event, within the
+    /// default [`HeaderLimits`]; see [`retain_headers`](Self::retain_headers).
     pub fn retained_headers(&self, headers: &HeaderMap) -> BTreeMap<String, String> {
-        const DROPPED: [HeaderName; 9] = [
-            h::AUTHORIZATION,
-            h::PROXY_AUTHORIZATION,
-            h::COOKIE,
-            h::CONNECTION,
-            h::CONTENT_LENGTH,
-            h::TE,
-            h::TRAILER,
-            h::TRANSFER_ENCODING,
-            h::UPGRADE,
-        ];
-        let mut kept: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in headers {
-            if DROPPED.contains(name) || self.scheme.headers.iter().any(|s| s.signature == name) {
-                continue;
-            }
-            let value = String::from_utf8_lossy(value.as_bytes());
-            kept.entry(name.as_str().to_owned())
-                .and_modify(|joined| {
-                    joined.push_str(", ");
-                    joined.push_str(&value);
-                })
-                .or_insert_with(|| value.into_owned());
-        }
-        kept
+        self.retain_headers(headers).headers
+    }
+
+    /// The request headers worth keeping with the event, and how many were
+    /// left out: everything but credentials (`authorization`, `cookie`,
+    /// ...), hop-by-hop headers and every signature header of the provider
+    /// (legacy ones too, such as GitHub's SHA-1 `x-hub-signature`), with
+    /// lower-case names; repeated headers are joined with `, ` and values
+    /// that are not UTF-8 are converted lossily.
+    ///
+    /// Within the default [`HeaderLimits`] (8 KiB per value, 32 KiB and 64
+    /// headers in all): `content-type` and the headers the scheme reads
+    /// come first, then the rest in request order; a header that does not
+    /// fit is left out whole and counted in
+    /// [`RetainedHeaders::dropped`], and the kept headers then carry
+    /// [`DROPPED_HEADERS_MARKER`] with that count.
+    pub fn retain_headers(&self, headers: &HeaderMap) -> RetainedHeaders {
+        self.retain_headers_within(headers, &HeaderLimits::default())
+    }
+
+    /// Like [`retain_headers`](Self::retain_headers), within `limits`.
+    pub fn retain_headers_within(
+        &self,
+        headers: &HeaderMap,
+        limits: &HeaderLimits,
+    ) -> RetainedHeaders {
+        retain::retain(&self.scheme, headers, limits)
     }
 }
 
@@ -306,8 +316,11 @@ impl Verified<'_> {
     /// Reads the event id and type, from headers or the JSON body as the
     /// provider puts them. The body is parsed only here, after verification.
     pub fn event_meta(&self) -> Result<EventMeta, ExtractError> {
-        Request::new(self.headers, self.body, self.signed_id)
-            .event_meta(&self.verifier.scheme.fields)
+        let signed = Signed {
+            id: self.signed_id,
+            digest: self.signed_digest.as_deref(),
+        };
+        Request::new(self.headers, self.body, signed).event_meta(&self.verifier.scheme.fields)
     }
 }
 

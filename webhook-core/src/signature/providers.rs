@@ -85,6 +85,7 @@ fn stripe() -> Scheme {
             timestamp: None,
             id: None,
         }],
+        signature_headers: vec![header("stripe-signature")],
         // Only `v1` is checked: `v0` is Stripe's test-mode SHA-1 scheme and
         // must never be accepted.
         format: SignatureFormat::Pairs {
@@ -113,6 +114,9 @@ fn github() -> Scheme {
             timestamp: None,
             id: None,
         }],
+        // `x-hub-signature` is the legacy SHA-1 of the body, sent beside
+        // the SHA-256 one; never checked, never stored.
+        signature_headers: vec![header("x-hub-signature-256"), header("x-hub-signature")],
         format: SignatureFormat::Single {
             prefix: "sha256=".into(),
             algorithm: Algorithm::HmacSha256,
@@ -144,6 +148,7 @@ fn slack() -> Scheme {
             timestamp: Some(header("x-slack-request-timestamp")),
             id: None,
         }],
+        signature_headers: vec![header("x-slack-signature")],
         format: SignatureFormat::Single {
             prefix: "v0=".into(),
             algorithm: Algorithm::HmacSha256,
@@ -153,10 +158,20 @@ fn slack() -> Scheme {
         signed_content: vec![literal("v0:"), Part::Timestamp, literal(":"), Part::Body],
         tolerance: Some(DEFAULT_TOLERANCE),
         fields: EventFields {
-            // `url_verification` and some callbacks carry no event id.
-            id: json("/event_id"),
+            // Events API callbacks carry `event_id`; interactivity payloads
+            // (JSON in a form's `payload` field) and slash commands (form
+            // fields) only the per-invocation `trigger_id`; `url_verification`
+            // neither (an id is then generated). All are in the signed body.
+            id: Field::FirstOf(vec![json("/event_id"), json("/trigger_id")]),
             id_required: false,
-            event_type: Field::FirstOf(vec![json("/event/type"), json("/type")]),
+            // `event_callback` by its inner type, interactivity by its
+            // `type` (`block_actions`, `view_submission`), a slash command
+            // as `slash_command.<command>` (`slash_command./deploy`).
+            event_type: Field::FirstOf(vec![
+                json("/event/type"),
+                json("/type"),
+                Field::Prefixed("slash_command.".into(), Box::new(json("/command"))),
+            ]),
         },
         handshake: Some(Handshake::SlackUrlVerification),
     }
@@ -170,6 +185,7 @@ fn shopify() -> Scheme {
             timestamp: None,
             id: None,
         }],
+        signature_headers: vec![header("x-shopify-hmac-sha256")],
         format: SignatureFormat::Single {
             prefix: String::new(),
             algorithm: Algorithm::HmacSha256,
@@ -201,6 +217,8 @@ fn standard_webhooks() -> Scheme {
             set("webhook-signature", "webhook-timestamp", "webhook-id"),
             set("svix-signature", "svix-timestamp", "svix-id"),
         ],
+        // Both families, whichever the request was verified with.
+        signature_headers: vec![header("webhook-signature"), header("svix-signature")],
         format: SignatureFormat::Spaced {
             versions: vec![
                 Version::new("v1", Algorithm::HmacSha256),
@@ -240,7 +258,9 @@ fn standard_webhooks() -> Scheme {
 ///     prefix: "sha256=".into(),
 ///     timestamp_header: Some(HeaderName::from_static("x-timestamp")),
 ///     id_header: None,
-///     signed_content: "{timestamp}.{body}".into(),
+///     // The delivery id is signed too: an id header outside the signed
+///     // content is refused.
+///     signed_content: "{id}.{timestamp}.{body}".into(),
 ///     tolerance: None,
 ///     event_id: Field::Header(HeaderName::from_static("x-delivery")),
 ///     event_type: Field::Json("/type".into()),
@@ -261,7 +281,9 @@ pub struct GenericHmac {
     /// required, must be signed (`{timestamp}` in the template) and is
     /// checked against the window.
     pub timestamp_header: Option<HeaderName>,
-    /// A header carrying a message id that the template may sign as `{id}`.
+    /// A header carrying a message id that the template signs as `{id}`;
+    /// when unset and the template signs `{id}`, it is the header
+    /// [`event_id`](Self::event_id) names.
     pub id_header: Option<HeaderName>,
     /// The signed bytes, with `{body}` once and optionally `{timestamp}` and
     /// `{id}`; the default is `{body}`.
@@ -270,6 +292,14 @@ pub struct GenericHmac {
     /// header is set.
     pub tolerance: Option<Duration>,
     /// Where the event id is; [`Field::Absent`] to generate one.
+    ///
+    /// The id is what dedupes deliveries, so it must come from signed bytes:
+    /// a JSON value of a signed body, [`Field::SignedDigest`], or a header
+    /// that the template signs as `{id}` (then read as [`Field::SignedId`]).
+    /// Any other header is refused ([`GenericHmacError::UnsignedEventId`]):
+    /// whoever saw one request could re-send it under new ids, each stored
+    /// as a new event, and the real events with those ids would then be
+    /// answered as duplicates and dropped.
     pub event_id: Field,
     /// Where the event type is.
     pub event_type: Field,
@@ -297,6 +327,19 @@ pub enum GenericHmacError {
         "a `timestamp_header` is set, but the signed content does not contain `{{timestamp}}`, so the timestamp is not signed; add `{{timestamp}}` to `signed_content` or remove `timestamp_header`"
     )]
     UnsignedTimestamp,
+    /// The event id is read from a header the signature does not cover.
+    #[error(
+        "reads the event id from a header that is not signed, so one captured request could be re-sent under new ids and make the real events look like duplicates; sign it (`{{id}}` in `signed_content`, e.g. \"{{id}}.{{timestamp}}.{{body}}\"), read it from the signed body ({{ json = \"/id\" }}), or set event_id = \"signed-digest\" to dedupe on a digest of the signed bytes"
+    )]
+    UnsignedEventId,
+    /// The event id is read from a header other than the signed `id_header`.
+    #[error(
+        "reads the event id from another header than `id_header`, the one signed as `{{id}}`; name the same header in both, or leave `id_header` out"
+    )]
+    EventIdNotIdHeader,
+    /// The signed digest is used for something other than the event id.
+    #[error("can be \"signed-digest\" only for `event_id`")]
+    MisplacedDigest,
 }
 
 impl GenericHmacError {
@@ -306,16 +349,34 @@ impl GenericHmacError {
             Self::Template(_) | Self::NoTimestampHeader | Self::NoIdHeader => "signed_content",
             Self::ToleranceWithoutTimestamp => "tolerance",
             Self::UnsignedTimestamp => "timestamp_header",
+            Self::UnsignedEventId | Self::EventIdNotIdHeader => "event_id",
+            Self::MisplacedDigest => "event_type",
         }
     }
 }
 
 impl GenericHmac {
     /// Builds the scheme, checking that the settings fit together.
-    pub fn scheme(self) -> Result<Scheme, GenericHmacError> {
+    pub fn scheme(mut self) -> Result<Scheme, GenericHmacError> {
         let signed_content = Part::parse_template(&self.signed_content)?;
         if signed_content.contains(&Part::Timestamp) && self.timestamp_header.is_none() {
             return Err(GenericHmacError::NoTimestampHeader);
+        }
+        if self.event_type.needs_digest() {
+            return Err(GenericHmacError::MisplacedDigest);
+        }
+        if let Field::Header(name) = &self.event_id {
+            if !signed_content.contains(&Part::Id) {
+                return Err(GenericHmacError::UnsignedEventId);
+            }
+            match &self.id_header {
+                None => self.id_header = Some(name.clone()),
+                Some(signed) if signed == name => {}
+                Some(_) => return Err(GenericHmacError::EventIdNotIdHeader),
+            }
+            self.event_id = Field::SignedId;
+        } else if self.event_id.reads_header() {
+            return Err(GenericHmacError::UnsignedEventId);
         }
         if signed_content.contains(&Part::Id) && self.id_header.is_none() {
             return Err(GenericHmacError::NoIdHeader);
@@ -331,6 +392,7 @@ impl GenericHmac {
         let id_required = !matches!(self.event_id, Field::Absent);
         Ok(Scheme {
             name: "hmac",
+            signature_headers: vec![self.signature_header.clone()],
             headers: vec![HeaderSet {
                 signature: self.signature_header,
                 timestamp: self.timestamp_header,

@@ -20,6 +20,10 @@ pub struct Scheme {
     /// first whose signature header is present is used for the whole request
     /// (Standard Webhooks sends `webhook-*` or `svix-*`).
     pub headers: Vec<HeaderSet>,
+    /// Every header in which the provider sends a signature, legacy ones
+    /// included (GitHub's SHA-1 `x-hub-signature`): none is ever stored
+    /// with an event or a dead letter.
+    pub signature_headers: Vec<HeaderName>,
     /// How the signature header lists its signatures.
     pub format: SignatureFormat,
     /// How signatures are written (hex or base64).
@@ -194,7 +198,12 @@ pub enum TemplateError {
     )]
     Body,
     /// The template names a placeholder other than `{body}`, `{timestamp}` and `{id}`.
-    #[error("unknown placeholder `{{{0}}}`; use `{{body}}`, `{{timestamp}}` or `{{id}}`")]
+    ///
+    /// The message does not repeat the placeholder: a secret pasted into
+    /// the template would otherwise end up in a log.
+    #[error(
+        "has a placeholder other than `{{body}}`, `{{timestamp}}` and `{{id}}`; use only those"
+    )]
     UnknownPlaceholder(String),
     /// A `{` is not closed.
     #[error("a `{{` is not closed by `}}`")]

@@ -79,8 +79,12 @@ async fn handle(
         tracing::debug!(source = %name, event_id = %id, event_type = %meta.event_type, "ignored by the source's event_types");
         return (json(StatusCode::OK, status_body("ignored", &id)), "ignored");
     }
-    let envelope = Envelope::new(id, meta.event_type, name, body)
-        .with_headers(source.verifier.retained_headers(&headers));
+    let retained = source.verifier.retain_headers(&headers);
+    if retained.dropped > 0 {
+        metrics::counter!(crate::metrics::INGEST_HEADERS_DROPPED, "source" => name.clone())
+            .increment(retained.dropped as u64);
+    }
+    let envelope = Envelope::new(id, meta.event_type, name, body).with_headers(retained.headers);
     let outcome = ingest.store.store(&source.queue, &envelope, dedupe).await;
     let latency_us = started.elapsed().as_micros() as u64;
     let (source, id, ty) = (&envelope.source, &envelope.id, &envelope.event_type);
