@@ -23,7 +23,9 @@
 //! [`crate::metrics`]).
 
 mod config;
+mod log;
 mod routes;
+mod serve;
 mod store;
 
 use std::collections::HashMap;
@@ -31,13 +33,22 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode};
 use axum::routing::{get, post};
+use tokio::sync::Semaphore;
 use tower_http::timeout::TimeoutLayer;
 use webhook_core::config::Source;
 
-pub use config::{DEFAULT_LISTEN, DEFAULT_REDIS_URL, IngestConfig, IngestSettings};
+pub use config::{
+    DEFAULT_LISTEN, DEFAULT_REDIS_URL, IngestConfig, IngestSettings, MIN_HEADER_BYTES,
+};
+
+/// The longest request target (path and query) accepted; longer gets 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// How often the same kind of rejection is logged; the lines in between are
+/// counted in the next one's `times_since_last_log`.
+const REJECTION_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A running ingest's shared state.
 pub struct Ingest {
@@ -45,7 +56,13 @@ pub struct Ingest {
     store: store::Store,
     retry_after: HeaderValue,
     max_body_bytes: usize,
+    /// Bytes of request bodies that may be read at once; a request takes
+    /// its declared length (or `max_body_bytes`) while its body is read and
+    /// handled.
+    body_budget: Arc<Semaphore>,
     request_timeout: std::time::Duration,
+    limits: serve::ConnectionLimits,
+    logs: log::RateLimit,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -109,25 +126,44 @@ impl Ingest {
             store,
             retry_after,
             max_body_bytes: settings.max_body_bytes,
+            body_budget: Arc::new(Semaphore::new(
+                settings
+                    .max_buffered_body_bytes
+                    .min(u32::MAX as usize)
+                    .max(settings.max_body_bytes.min(u32::MAX as usize)),
+            )),
             request_timeout: settings.request_timeout,
+            limits: serve::ConnectionLimits {
+                header_read_timeout: settings.header_read_timeout,
+                max_header_bytes: settings.max_header_bytes.max(MIN_HEADER_BYTES),
+                max_connections: settings.max_connections.max(1),
+                shutdown_timeout: settings.shutdown_timeout,
+            },
+            logs: log::RateLimit::new(REJECTION_LOG_INTERVAL),
         })
     }
 
-    /// The HTTP routes.
+    /// The HTTP routes. Serve them with [`serve_on`], which adds the
+    /// connection limits; the router alone has the per-request ones.
     pub fn router(self) -> Router {
-        let body_limit = self.max_body_bytes;
         let timeout = self.request_timeout;
+        let state = Arc::new(self);
         Router::new()
             .route("/webhooks/{source}", post(routes::receive))
             .route("/healthz", get(routes::healthz))
             .route("/readyz", get(routes::readyz))
             .route("/metrics", get(crate::metrics::render))
-            .layer(DefaultBodyLimit::max(body_limit))
+            .fallback(routes::not_found)
+            .method_not_allowed_fallback(routes::method_not_allowed)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                routes::limit_uri,
+            ))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 timeout,
             ))
-            .with_state(Arc::new(self))
+            .with_state(state)
     }
 }
 
@@ -149,16 +185,17 @@ pub async fn serve(
 }
 
 /// Runs `ingest` on an already bound listener (for tests and embedding:
-/// bind `127.0.0.1:0` and read the address from the listener).
+/// bind `127.0.0.1:0` and read the address from the listener), with the
+/// settings' connection limits. When `shutdown` completes it stops
+/// accepting, lets the requests in flight finish and closes idle
+/// connections; connections still open after `shutdown_timeout` are closed.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     ingest: Ingest,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), IngestError> {
-    axum::serve(listener, ingest.router())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(IngestError::Serve)?;
+    let limits = ingest.limits.clone();
+    serve::run(listener, ingest.router(), limits, shutdown).await?;
     tracing::info!("ingest stopped");
     Ok(())
 }
