@@ -18,6 +18,7 @@ pub mod cli;
 pub mod ingest;
 pub mod metrics;
 pub mod ops;
+pub mod redis_check;
 mod signal;
 pub mod worker;
 

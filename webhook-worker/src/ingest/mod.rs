@@ -42,6 +42,7 @@ use webhook_core::config::Source;
 pub use config::{
     DEFAULT_LISTEN, DEFAULT_REDIS_URL, IngestConfig, IngestSettings, MIN_HEADER_BYTES,
 };
+pub use store::READY_PROBE_KEY;
 
 /// The longest request target (path and query) accepted; longer gets 414.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -63,6 +64,9 @@ pub struct Ingest {
     request_timeout: std::time::Duration,
     limits: serve::ConnectionLimits,
     logs: log::RateLimit,
+    /// Why Redis must not be written to right now (an evicting policy
+    /// found by the last settings check), or `None`.
+    redis_refusal: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -98,6 +102,9 @@ pub enum IngestError {
     /// The server failed.
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
+    /// Redis is configured so that acknowledged events can be lost.
+    #[error("{0}")]
+    UnsafeRedis(crate::redis_check::Refusal),
 }
 
 impl Ingest {
@@ -140,14 +147,19 @@ impl Ingest {
                 shutdown_timeout: settings.shutdown_timeout,
             },
             logs: log::RateLimit::new(REJECTION_LOG_INTERVAL),
+            redis_refusal: std::sync::Mutex::new(None),
         })
     }
 
     /// The HTTP routes. Serve them with [`serve_on`], which adds the
-    /// connection limits; the router alone has the per-request ones.
+    /// connection limits and the checks of Redis's settings; the router
+    /// alone has the per-request limits.
     pub fn router(self) -> Router {
-        let timeout = self.request_timeout;
-        let state = Arc::new(self);
+        Self::router_of(Arc::new(self))
+    }
+
+    fn router_of(state: Arc<Self>) -> Router {
+        let timeout = state.request_timeout;
         Router::new()
             .route("/webhooks/{source}", post(routes::receive))
             .route("/healthz", get(routes::healthz))
@@ -164,6 +176,44 @@ impl Ingest {
                 timeout,
             ))
             .with_state(state)
+    }
+}
+
+impl Ingest {
+    /// Runs the settings check and records whether Redis must not be
+    /// written to; returns the run id and a summary of what was found, or
+    /// `None` when Redis did not answer.
+    async fn refresh_redis_state(&self) -> Option<(Option<String>, String)> {
+        let (run_id, found, refusal) = match self.store.check_settings().await {
+            Ok((run_id, warnings)) => (run_id, summary(&warnings), None),
+            Err(refusal @ crate::redis_check::Refusal::Evicting { .. }) => {
+                let text = refusal.to_string();
+                (None, text.clone(), Some(text))
+            }
+            Err(_) => return None,
+        };
+        let mut current = self
+            .redis_refusal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if refusal.is_some() && current.is_none() {
+            tracing::error!(
+                reason = refusal.as_deref().unwrap_or_default(),
+                "Redis now evicts events: answering 503 until it is fixed"
+            );
+        } else if refusal.is_none() && current.is_some() {
+            tracing::info!("Redis's eviction policy is safe again: accepting events");
+        }
+        *current = refusal;
+        Some((run_id, found))
+    }
+
+    /// Why events must not be written now, if they must not.
+    fn redis_refusal(&self) -> Option<String> {
+        self.redis_refusal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -195,7 +245,83 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), IngestError> {
     let limits = ingest.limits.clone();
-    serve::run(listener, ingest.router(), limits, shutdown).await?;
+    let ingest = Arc::new(ingest);
+    // The settings check runs beside the server (a slow Redis must not
+    // keep requests waiting unaccepted); an evicting policy stops it.
+    let (refused, refusal) = tokio::sync::oneshot::channel();
+    let watcher = tokio::spawn(watch_redis(ingest.clone(), refused));
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => None,
+            Ok(refusal) = refusal => Some(refusal),
+        }
+    };
+    let (stopped, result) = tokio::sync::oneshot::channel();
+    let served = serve::run(listener, Ingest::router_of(ingest), limits, async move {
+        let _ = stopped.send(stop.await);
+    })
+    .await;
+    watcher.abort();
+    served?;
+    if let Ok(Some(refusal)) = result.await {
+        return Err(IngestError::UnsafeRedis(refusal));
+    }
     tracing::info!("ingest stopped");
     Ok(())
+}
+
+/// How often a running ingest re-checks Redis's settings; a change (or a
+/// restarted Redis, seen by its run id) is logged again.
+const REDIS_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Checks Redis's settings at start, sending an evicting policy to
+/// `refused` (which stops the ingest), then again every
+/// [`REDIS_CHECK_INTERVAL`]: the connection manager reconnects silently,
+/// possibly to a restarted or different server.
+async fn watch_redis(
+    ingest: Arc<Ingest>,
+    refused: tokio::sync::oneshot::Sender<crate::redis_check::Refusal>,
+) {
+    let mut last = match ingest.store.check_settings().await {
+        Ok((run_id, warnings)) => {
+            crate::redis_check::log_warnings(&warnings);
+            Some((run_id, summary(&warnings)))
+        }
+        Err(refusal @ crate::redis_check::Refusal::Evicting { .. }) => {
+            tracing::error!(reason = %refusal, "refusing to run on this Redis");
+            *ingest
+                .redis_refusal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refusal.to_string());
+            let _ = refused.send(refusal);
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not check Redis's eviction policy and persistence at start; checking again every {REDIS_CHECK_INTERVAL:?}");
+            None
+        }
+    };
+    loop {
+        tokio::time::sleep(REDIS_CHECK_INTERVAL).await;
+        let Some((run_id, found)) = ingest.refresh_redis_state().await else {
+            continue;
+        };
+        let changed = last
+            .as_ref()
+            .is_none_or(|(id, seen)| *id != run_id || *seen != found);
+        if changed {
+            if found.is_empty() {
+                tracing::info!(run_id = ?run_id, "Redis checked again (restarted, reconnected or reconfigured): eviction policy and persistence are safe");
+            } else {
+                tracing::warn!(run_id = ?run_id, settings = %found, "Redis checked again (restarted, reconnected or reconfigured): its settings can lose or repeat work");
+            }
+        }
+        last = Some((run_id, found));
+    }
+}
+
+/// The warnings as one line.
+fn summary(warnings: &[crate::redis_check::Warning]) -> String {
+    let lines: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    lines.join("; ")
 }

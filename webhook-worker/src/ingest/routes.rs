@@ -43,6 +43,10 @@ pub(crate) async fn receive(
         count("unknown".to_owned(), "unknown_source", started);
         return json(StatusCode::NOT_FOUND, body);
     }
+    if let Some(refusal) = ingest.redis_refusal() {
+        count(name, "unavailable", started);
+        return ingest.unavailable(message("error", &refusal));
+    }
     let (parts, body) = request.into_parts();
     let (response, outcome) = match ingest.read_body(&parts.headers, &parts.uri, body).await {
         Ok((body, _budget)) => handle(state, name.clone(), parts.headers, body, started).await,
@@ -154,13 +158,25 @@ pub(crate) async fn healthz() -> Response {
     json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
 }
 
-/// `GET /readyz`: Redis answers.
+/// `GET /readyz`: Redis accepts writes (a tiny `SET` with a short expiry;
+/// at `maxmemory` with `noeviction` it is refused while `PING` answers) and
+/// its eviction policy cannot delete events.
 pub(crate) async fn readyz(State(ingest): State<Arc<Ingest>>) -> Response {
-    match ingest.store.ping().await {
+    ingest.refresh_redis_state().await;
+    if let Some(refusal) = ingest.redis_refusal() {
+        if let Some(suppressed) = ingest.logs.allow("not_ready") {
+            tracing::warn!(reason = %refusal, times_since_last_log = suppressed, "not ready");
+        }
+        return ingest.unavailable(message("error", &refusal));
+    }
+    match ingest.store.probe_write().await {
         Ok(()) => json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec()),
         Err(error) => {
-            tracing::warn!(reason = %error, "not ready");
-            ingest.unavailable(message("error", "Redis does not answer"))
+            if let Some(suppressed) = ingest.logs.allow("not_ready") {
+                tracing::warn!(reason = %error, times_since_last_log = suppressed, "not ready: Redis refuses writes");
+            }
+            let text = format!("Redis does not accept writes: {error}");
+            ingest.unavailable(message("error", &text))
         }
     }
 }
