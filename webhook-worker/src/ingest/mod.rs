@@ -12,15 +12,28 @@
 //! | stored before (same source and event id) | 200 | `{"status":"duplicate","id":...}` |
 //! | type not in the source's `event_types` | 200 | `{"status":"ignored","id":...}` (not stored) |
 //! | Slack `url_verification`, GitHub `ping` | 200 | the challenge / `{"status":"pong"}` (not stored) |
-//! | unknown source | 404 | |
+//! | unknown source | 404 | `{"error":"unknown source"}` |
 //! | missing or invalid signature, timestamp outside the window | 401 | `{"error":"unauthorized"}` |
-//! | body over `max_body_bytes` | 413 | |
+//! | body (or its `Content-Length`, checked before reading, so no `100 Continue`) over `max_body_bytes` | 413 | `{"error":"..."}` |
 //! | verified, but no event id or type can be read | 400 | `{"error":"..."}` |
-//! | Redis unavailable or slow, or the stream at `max_backlog` | 503 + `Retry-After` | |
+//! | Redis unavailable, slow, refusing writes or evicting, or the stream at `max_backlog`, or more than `max_buffered_body_bytes` being read | 503 + `Retry-After` | `{"error":"..."}` |
+//! | no route / wrong method / target over [`MAX_URI_BYTES`] | 404 / 405 / 414 | `{"error":"..."}` |
+//! | headers over `max_header_bytes` / not HTTP | 431 / 400 (from the HTTP parser) | none |
+//!
+//! Each is counted in `webhook_ingest_requests_total` and logged, repeated
+//! rejections at most once per 10 s per kind; every request-controlled
+//! string is logged escaped.
+//!
+//! [`serve_on`] serves connections with hyper directly, for the limits
+//! `axum::serve` lacks: `header_read_timeout` (hyper restarts it whenever it
+//! waits for a request head, so it is the keep-alive idle timeout too),
+//! `max_header_bytes`, `max_connections` (taken before `accept`, so excess
+//! clients wait in the kernel's queue) and `shutdown_timeout`.
 //!
 //! `GET /healthz` answers while the process runs; `GET /readyz` while Redis
-//! answers too; `GET /metrics` serves Prometheus metrics (see
-//! [`crate::metrics`]).
+//! accepts a write to [`READY_PROBE_KEY`] and its eviction policy is safe
+//! (see [`crate::redis_check`], also run at start and every few seconds);
+//! `GET /metrics` serves Prometheus metrics (see [`crate::metrics`]).
 
 mod config;
 mod log;
