@@ -240,3 +240,35 @@ async fn bodies_beyond_the_buffering_budget_get_503_until_the_budget_is_free() {
     }
     assert!(stored, "the budget of abandoned uploads was not given back");
 }
+
+#[test]
+fn limit_settings_are_read_from_the_file_and_impossible_ones_refused() {
+    use webhook::ingest::IngestConfig;
+    let source = "[sources.github]\nprovider = \"github\"\nsecrets = [{ env = \"GH\" }]\n";
+    let env = |name: &str| (name == "GH").then(|| "secret".to_owned());
+    let resolve = |settings: &str| {
+        IngestConfig::from_toml(&format!("{settings}\n{source}"))
+            .and_then(|config| config.resolve(&env))
+    };
+    let settings = resolve(
+        "header_read_timeout = \"3s\"\nmax_header_bytes = 16384\nmax_connections = 7\n\
+         max_buffered_body_bytes = 2097152\nshutdown_timeout = \"4s\"",
+    )
+    .unwrap();
+    assert_eq!(settings.header_read_timeout, Duration::from_secs(3));
+    assert_eq!(settings.max_header_bytes, 16384);
+    assert_eq!(settings.max_connections, 7);
+    assert_eq!(settings.max_buffered_body_bytes, 2 * 1024 * 1024);
+    assert_eq!(settings.shutdown_timeout, Duration::from_secs(4));
+
+    for (bad, names) in [
+        ("max_buffered_body_bytes = 1000", "max_buffered_body_bytes"),
+        ("max_header_bytes = 100", "max_header_bytes"),
+        ("max_connections = 0", "max_connections"),
+        ("header_read_timeout = \"0s\"", "header_read_timeout"),
+        ("shutdown_timeout = \"0s\"", "shutdown_timeout"),
+    ] {
+        let message = resolve(bad).unwrap_err().to_string();
+        assert!(message.contains(names), "{bad}: {message}");
+    }
+}
