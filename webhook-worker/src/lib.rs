@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod ops;
+pub mod redis_check;
 mod signal;
 pub mod worker;
 

@@ -3,7 +3,7 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `webhook_ingest_requests_total` | counter | `source`, `outcome` (`accepted`, `duplicate`, `ignored`, `handshake`, `unauthorized`, `bad_request`, `unknown_source`, `backlog_full`, `unavailable`) |
+//! | `webhook_ingest_requests_total` | counter | `source` (`unknown` before a source is reached), `outcome` (`accepted`, `duplicate`, `ignored`, `handshake`, `unauthorized`, `bad_request`, `unknown_source`, `backlog_full`, `unavailable`, `busy`, `too_large`, `body_unreadable`, `not_found`, `method_not_allowed`, `uri_too_long`, `header_too_large`, `malformed`, `header_timeout`) |
 //! | `webhook_ingest_headers_dropped_total` | counter | `source` (headers left out of stored events for the size limits) |
 //! | `webhook_ingest_request_duration_seconds` | histogram | `source` |
 //! | `webhook_handler_runs_total` | counter | `handler`, `outcome` (`succeeded`, `retry_scheduled`, `dead_lettered`, `lease_lost`, `unsettled`) |

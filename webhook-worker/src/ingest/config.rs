@@ -11,8 +11,9 @@ use webhook_core::config::{
 };
 
 /// The ingest's TOML file, as written; every setting but the sources has a
-/// default. See `examples/webhooks.toml`.
-#[derive(Debug, Deserialize)]
+/// default. See `examples/webhooks.toml`. Its `Debug` hides the Redis
+/// password.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
     /// The Redis URL; the `REDIS_URL` environment variable overrides it.
@@ -41,13 +42,36 @@ pub struct IngestConfig {
     /// The `Retry-After` sent with 503 answers (default 5 s).
     #[serde(default, deserialize_with = "optional_duration")]
     pub retry_after: Option<Duration>,
+    /// The longest a connection may take to send a request's headers, and
+    /// the longest a keep-alive connection may sit idle between requests
+    /// (default 10 s).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub header_read_timeout: Option<Duration>,
+    /// The most header bytes (request line included) a request may send
+    /// before it gets 431 (default 32 KiB; at least 8 KiB).
+    #[serde(default)]
+    pub max_header_bytes: Option<usize>,
+    /// The most connections open at once; more wait in the kernel's accept
+    /// queue (default 1024). Keep it below the process's file-descriptor
+    /// limit (`ulimit -n`).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// The most request-body bytes being read at once, over all requests;
+    /// a request whose body does not fit gets 503 (default 64 MiB; at
+    /// least `max_body_bytes`).
+    #[serde(default)]
+    pub max_buffered_body_bytes: Option<usize>,
+    /// How long a stopping ingest waits for requests in flight before it
+    /// closes the connections left (default 20 s).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub shutdown_timeout: Option<Duration>,
     /// The sources, `[sources.<name>]`.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
 }
 
-/// The ingest's settings with defaults applied and sources resolved.
-#[derive(Debug)]
+/// The ingest's settings with defaults applied and sources resolved. Its
+/// `Debug` hides the Redis password.
 pub struct IngestSettings {
     /// The Redis URL.
     pub redis_url: String,
@@ -65,6 +89,17 @@ pub struct IngestSettings {
     pub redis_timeout: Duration,
     /// The `Retry-After` of 503 answers.
     pub retry_after: Duration,
+    /// The longest a connection may take to send a request's headers, or
+    /// stay idle between requests.
+    pub header_read_timeout: Duration,
+    /// The most header bytes a request may send.
+    pub max_header_bytes: usize,
+    /// The most connections open at once.
+    pub max_connections: usize,
+    /// The most request-body bytes being read at once.
+    pub max_buffered_body_bytes: usize,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_timeout: Duration,
     /// The sources, ready to verify.
     pub sources: Vec<Source>,
 }
@@ -74,6 +109,9 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::ne
     std::net::Ipv4Addr::LOCALHOST,
     8080,
 ));
+
+/// The smallest `max_header_bytes` (the HTTP parser's own minimum buffer).
+pub const MIN_HEADER_BYTES: usize = 8192;
 
 /// The default Redis URL.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -90,6 +128,11 @@ impl IngestSettings {
             request_timeout: Duration::from_secs(10),
             redis_timeout: Duration::from_secs(2),
             retry_after: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 32 * 1024,
+            max_connections: 1024,
+            max_buffered_body_bytes: 64 * 1024 * 1024,
+            shutdown_timeout: Duration::from_secs(20),
             sources,
         }
     }
@@ -172,9 +215,45 @@ impl IngestConfig {
                 ));
             }
         }
+        let max_body_bytes = self.max_body_bytes.unwrap_or(defaults.max_body_bytes);
+        let max_buffered_body_bytes = self
+            .max_buffered_body_bytes
+            .unwrap_or(defaults.max_buffered_body_bytes.max(max_body_bytes));
+        if max_buffered_body_bytes < max_body_bytes {
+            return Err(invalid(
+                "max_buffered_body_bytes",
+                format!(
+                    "must be at least `max_body_bytes` ({max_body_bytes}), or the largest body could never be read"
+                ),
+            ));
+        }
+        let max_header_bytes = self.max_header_bytes.unwrap_or(defaults.max_header_bytes);
+        if max_header_bytes < MIN_HEADER_BYTES {
+            return Err(invalid(
+                "max_header_bytes",
+                format!("must be at least {MIN_HEADER_BYTES}"),
+            ));
+        }
+        let max_connections = self.max_connections.unwrap_or(defaults.max_connections);
+        if max_connections == 0 {
+            return Err(invalid("max_connections", "must be at least 1".into()));
+        }
         Ok(IngestSettings {
             listen,
-            max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            max_body_bytes,
+            max_buffered_body_bytes,
+            max_header_bytes,
+            max_connections,
+            header_read_timeout: positive(
+                "header_read_timeout",
+                self.header_read_timeout,
+                defaults.header_read_timeout,
+            )?,
+            shutdown_timeout: positive(
+                "shutdown_timeout",
+                self.shutdown_timeout,
+                defaults.shutdown_timeout,
+            )?,
             dedupe_ttl,
             max_backlog: self.max_backlog.unwrap_or(defaults.max_backlog),
             request_timeout: positive(
@@ -186,5 +265,50 @@ impl IngestConfig {
             retry_after: positive("retry_after", self.retry_after, defaults.retry_after)?,
             ..defaults
         })
+    }
+}
+
+impl std::fmt::Debug for IngestConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestConfig")
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(crate::redact_url),
+            )
+            .field("listen", &self.listen)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("dedupe_ttl", &self.dedupe_ttl)
+            .field("max_backlog", &self.max_backlog)
+            .field("request_timeout", &self.request_timeout)
+            .field("redis_timeout", &self.redis_timeout)
+            .field("retry_after", &self.retry_after)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_connections", &self.max_connections)
+            .field("max_buffered_body_bytes", &self.max_buffered_body_bytes)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("sources", &self.sources)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for IngestSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestSettings")
+            .field("redis_url", &crate::redact_url(&self.redis_url))
+            .field("listen", &self.listen)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("dedupe_ttl", &self.dedupe_ttl)
+            .field("max_backlog", &self.max_backlog)
+            .field("request_timeout", &self.request_timeout)
+            .field("redis_timeout", &self.redis_timeout)
+            .field("retry_after", &self.retry_after)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_connections", &self.max_connections)
+            .field("max_buffered_body_bytes", &self.max_buffered_body_bytes)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("sources", &self.sources)
+            .finish()
     }
 }

@@ -12,18 +12,33 @@
 //! | stored before (same source and event id) | 200 | `{"status":"duplicate","id":...}` |
 //! | type not in the source's `event_types` | 200 | `{"status":"ignored","id":...}` (not stored) |
 //! | Slack `url_verification`, GitHub `ping` | 200 | the challenge / `{"status":"pong"}` (not stored) |
-//! | unknown source | 404 | |
+//! | unknown source | 404 | `{"error":"unknown source"}` |
 //! | missing or invalid signature, timestamp outside the window | 401 | `{"error":"unauthorized"}` |
-//! | body over `max_body_bytes` | 413 | |
+//! | body (or its `Content-Length`, checked before reading, so no `100 Continue`) over `max_body_bytes` | 413 | `{"error":"..."}` |
 //! | verified, but no event id or type can be read | 400 | `{"error":"..."}` |
-//! | Redis unavailable or slow, or the stream at `max_backlog` | 503 + `Retry-After` | |
+//! | Redis unavailable, slow, refusing writes or evicting, or the stream at `max_backlog`, or more than `max_buffered_body_bytes` being read | 503 + `Retry-After` | `{"error":"..."}` |
+//! | no route / wrong method / target over [`MAX_URI_BYTES`] | 404 / 405 / 414 | `{"error":"..."}` |
+//! | headers over `max_header_bytes` / not HTTP | 431 / 400 (from the HTTP parser) | none |
+//!
+//! Each is counted in `webhook_ingest_requests_total` and logged, repeated
+//! rejections at most once per 10 s per kind; every request-controlled
+//! string is logged escaped.
+//!
+//! [`serve_on`] serves connections with hyper directly, for the limits
+//! `axum::serve` lacks: `header_read_timeout` (hyper restarts it whenever it
+//! waits for a request head, so it is the keep-alive idle timeout too),
+//! `max_header_bytes`, `max_connections` (taken before `accept`, so excess
+//! clients wait in the kernel's queue) and `shutdown_timeout`.
 //!
 //! `GET /healthz` answers while the process runs; `GET /readyz` while Redis
-//! answers too; `GET /metrics` serves Prometheus metrics (see
-//! [`crate::metrics`]).
+//! accepts a write to [`READY_PROBE_KEY`] and its eviction policy is safe
+//! (see [`crate::redis_check`], also run at start and every few seconds);
+//! `GET /metrics` serves Prometheus metrics (see [`crate::metrics`]).
 
 mod config;
+mod log;
 mod routes;
+mod serve;
 mod store;
 
 use std::collections::HashMap;
@@ -31,13 +46,23 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode};
 use axum::routing::{get, post};
+use tokio::sync::Semaphore;
 use tower_http::timeout::TimeoutLayer;
 use webhook_core::config::Source;
 
-pub use config::{DEFAULT_LISTEN, DEFAULT_REDIS_URL, IngestConfig, IngestSettings};
+pub use config::{
+    DEFAULT_LISTEN, DEFAULT_REDIS_URL, IngestConfig, IngestSettings, MIN_HEADER_BYTES,
+};
+pub use store::READY_PROBE_KEY;
+
+/// The longest request target (path and query) accepted; longer gets 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// How often the same kind of rejection is logged; the lines in between are
+/// counted in the next one's `times_since_last_log`.
+const REJECTION_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A running ingest's shared state.
 pub struct Ingest {
@@ -45,7 +70,16 @@ pub struct Ingest {
     store: store::Store,
     retry_after: HeaderValue,
     max_body_bytes: usize,
+    /// Bytes of request bodies that may be read at once; a request takes
+    /// its declared length (or `max_body_bytes`) while its body is read and
+    /// handled.
+    body_budget: Arc<Semaphore>,
     request_timeout: std::time::Duration,
+    limits: serve::ConnectionLimits,
+    logs: log::RateLimit,
+    /// Why Redis must not be written to right now (an evicting policy
+    /// found by the last settings check), or `None`.
+    redis_refusal: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -81,6 +115,9 @@ pub enum IngestError {
     /// The server failed.
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
+    /// Redis is configured so that acknowledged events can be lost.
+    #[error("{0}")]
+    UnsafeRedis(crate::redis_check::Refusal),
 }
 
 impl Ingest {
@@ -109,25 +146,87 @@ impl Ingest {
             store,
             retry_after,
             max_body_bytes: settings.max_body_bytes,
+            body_budget: Arc::new(Semaphore::new(
+                settings
+                    .max_buffered_body_bytes
+                    .min(u32::MAX as usize)
+                    .max(settings.max_body_bytes.min(u32::MAX as usize)),
+            )),
             request_timeout: settings.request_timeout,
+            limits: serve::ConnectionLimits {
+                header_read_timeout: settings.header_read_timeout,
+                max_header_bytes: settings.max_header_bytes.max(MIN_HEADER_BYTES),
+                max_connections: settings.max_connections.max(1),
+                shutdown_timeout: settings.shutdown_timeout,
+            },
+            logs: log::RateLimit::new(REJECTION_LOG_INTERVAL),
+            redis_refusal: std::sync::Mutex::new(None),
         })
     }
 
-    /// The HTTP routes.
+    /// The HTTP routes. Serve them with [`serve_on`], which adds the
+    /// connection limits and the checks of Redis's settings; the router
+    /// alone has the per-request limits.
     pub fn router(self) -> Router {
-        let body_limit = self.max_body_bytes;
-        let timeout = self.request_timeout;
+        Self::router_of(Arc::new(self))
+    }
+
+    fn router_of(state: Arc<Self>) -> Router {
+        let timeout = state.request_timeout;
         Router::new()
             .route("/webhooks/{source}", post(routes::receive))
             .route("/healthz", get(routes::healthz))
             .route("/readyz", get(routes::readyz))
             .route("/metrics", get(crate::metrics::render))
-            .layer(DefaultBodyLimit::max(body_limit))
+            .fallback(routes::not_found)
+            .method_not_allowed_fallback(routes::method_not_allowed)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                routes::limit_uri,
+            ))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 timeout,
             ))
-            .with_state(Arc::new(self))
+            .with_state(state)
+    }
+}
+
+impl Ingest {
+    /// Runs the settings check and records whether Redis must not be
+    /// written to; returns the run id and a summary of what was found, or
+    /// `None` when Redis did not answer.
+    async fn refresh_redis_state(&self) -> Option<(Option<String>, String)> {
+        let (run_id, found, refusal) = match self.store.check_settings().await {
+            Ok((run_id, warnings)) => (run_id, summary(&warnings), None),
+            Err(refusal @ crate::redis_check::Refusal::Evicting { .. }) => {
+                let text = refusal.to_string();
+                (None, text.clone(), Some(text))
+            }
+            Err(_) => return None,
+        };
+        let mut current = self
+            .redis_refusal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if refusal.is_some() && current.is_none() {
+            tracing::error!(
+                reason = refusal.as_deref().unwrap_or_default(),
+                "Redis now evicts events: answering 503 until it is fixed"
+            );
+        } else if refusal.is_none() && current.is_some() {
+            tracing::info!("Redis's eviction policy is safe again: accepting events");
+        }
+        *current = refusal;
+        Some((run_id, found))
+    }
+
+    /// Why events must not be written now, if they must not.
+    fn redis_refusal(&self) -> Option<String> {
+        self.redis_refusal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -149,16 +248,93 @@ pub async fn serve(
 }
 
 /// Runs `ingest` on an already bound listener (for tests and embedding:
-/// bind `127.0.0.1:0` and read the address from the listener).
+/// bind `127.0.0.1:0` and read the address from the listener), with the
+/// settings' connection limits. When `shutdown` completes it stops
+/// accepting, lets the requests in flight finish and closes idle
+/// connections; connections still open after `shutdown_timeout` are closed.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     ingest: Ingest,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), IngestError> {
-    axum::serve(listener, ingest.router())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(IngestError::Serve)?;
+    let limits = ingest.limits.clone();
+    let ingest = Arc::new(ingest);
+    // The settings check runs beside the server (a slow Redis must not
+    // keep requests waiting unaccepted); an evicting policy stops it.
+    let (refused, refusal) = tokio::sync::oneshot::channel();
+    let watcher = tokio::spawn(watch_redis(ingest.clone(), refused));
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => None,
+            Ok(refusal) = refusal => Some(refusal),
+        }
+    };
+    let (stopped, result) = tokio::sync::oneshot::channel();
+    let served = serve::run(listener, Ingest::router_of(ingest), limits, async move {
+        let _ = stopped.send(stop.await);
+    })
+    .await;
+    watcher.abort();
+    served?;
+    if let Ok(Some(refusal)) = result.await {
+        return Err(IngestError::UnsafeRedis(refusal));
+    }
     tracing::info!("ingest stopped");
     Ok(())
+}
+
+/// How often a running ingest re-checks Redis's settings; a change (or a
+/// restarted Redis, seen by its run id) is logged again.
+const REDIS_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Checks Redis's settings at start, sending an evicting policy to
+/// `refused` (which stops the ingest), then again every
+/// [`REDIS_CHECK_INTERVAL`]: the connection manager reconnects silently,
+/// possibly to a restarted or different server.
+async fn watch_redis(
+    ingest: Arc<Ingest>,
+    refused: tokio::sync::oneshot::Sender<crate::redis_check::Refusal>,
+) {
+    let mut last = match ingest.store.check_settings().await {
+        Ok((run_id, warnings)) => {
+            crate::redis_check::log_warnings(&warnings);
+            Some((run_id, summary(&warnings)))
+        }
+        Err(refusal @ crate::redis_check::Refusal::Evicting { .. }) => {
+            tracing::error!(reason = %refusal, "refusing to run on this Redis");
+            *ingest
+                .redis_refusal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refusal.to_string());
+            let _ = refused.send(refusal);
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not check Redis's eviction policy and persistence at start; checking again every {REDIS_CHECK_INTERVAL:?}");
+            None
+        }
+    };
+    loop {
+        tokio::time::sleep(REDIS_CHECK_INTERVAL).await;
+        let Some((run_id, found)) = ingest.refresh_redis_state().await else {
+            continue;
+        };
+        let changed = last
+            .as_ref()
+            .is_none_or(|(id, seen)| *id != run_id || *seen != found);
+        if changed {
+            if found.is_empty() {
+                tracing::info!(run_id = ?run_id, "Redis checked again (restarted, reconnected or reconfigured): eviction policy and persistence are safe");
+            } else {
+                tracing::warn!(run_id = ?run_id, settings = %found, "Redis checked again (restarted, reconnected or reconfigured): its settings can lose or repeat work");
+            }
+        }
+        last = Some((run_id, found));
+    }
+}
+
+/// The warnings as one line.
+fn summary(warnings: &[crate::redis_check::Warning]) -> String {
+    let lines: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    lines.join("; ")
 }

@@ -4,35 +4,64 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use tokio::sync::OwnedSemaphorePermit;
 use webhook_core::Envelope;
 
 use super::Ingest;
+use super::log::Escaped;
 use super::store::Stored;
 
-/// `POST /webhooks/{source}`: verify, read id and type, store, answer;
-/// counts each request by source and outcome.
+/// `POST /webhooks/{source}`: check the declared size, read the body within
+/// the limits, verify, read id and type, store, answer; counts each request
+/// by source and outcome.
 pub(crate) async fn receive(
     state: State<Arc<Ingest>>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    path: Result<Path<String>, PathRejection>,
+    request: Request,
 ) -> Response {
     let started = Instant::now();
-    let (response, outcome) = handle(state, name.clone(), headers, body, started).await;
-    // Unknown paths share one label, so they cannot explode the series count.
-    let source = if outcome == "unknown_source" {
-        "unknown".to_owned()
-    } else {
-        name
+    let ingest = state.0.clone();
+    let Ok(Path(name)) = path else {
+        let response = ingest.reject(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the source in the path is not valid UTF-8",
+            request.uri(),
+        );
+        count("unknown".to_owned(), "bad_request", started);
+        return response;
     };
+    if !ingest.sources.contains_key(&name) {
+        tracing::debug!(source = %Escaped(&name), "unknown source");
+        let body = br#"{"error":"unknown source"}"#.to_vec();
+        count("unknown".to_owned(), "unknown_source", started);
+        return json(StatusCode::NOT_FOUND, body);
+    }
+    if let Some(refusal) = ingest.redis_refusal() {
+        count(name, "unavailable", started);
+        return ingest.unavailable(message("error", &refusal));
+    }
+    let (parts, body) = request.into_parts();
+    let (response, outcome) = match ingest.read_body(&parts.headers, &parts.uri, body).await {
+        Ok((body, _budget)) => handle(state, name.clone(), parts.headers, body, started).await,
+        Err(rejected) => rejected,
+    };
+    count(name, outcome, started);
+    response
+}
+
+/// Counts a request by source and outcome, with its latency.
+fn count(source: String, outcome: &'static str, started: Instant) {
     metrics::counter!(crate::metrics::INGEST_REQUESTS, "source" => source.clone(), "outcome" => outcome)
         .increment(1);
     metrics::histogram!(crate::metrics::INGEST_DURATION, "source" => source)
         .record(started.elapsed().as_secs_f64());
-    response
 }
 
 async fn handle(
@@ -43,14 +72,16 @@ async fn handle(
     started: Instant,
 ) -> (Response, &'static str) {
     let Some(source) = ingest.sources.get(&name) else {
-        tracing::debug!(source = %name, "unknown source");
+        tracing::debug!(source = %Escaped(&name), "unknown source");
         let body = br#"{"error":"unknown source"}"#.to_vec();
         return (json(StatusCode::NOT_FOUND, body), "unknown_source");
     };
     let verified = match source.verifier.verify(&headers, &body) {
         Ok(verified) => verified,
         Err(error) => {
-            tracing::warn!(source = %name, reason = %error, "rejected");
+            if let Some(suppressed) = ingest.logs.allow("unauthorized") {
+                tracing::warn!(source = %Escaped(&name), reason = %Escaped(&error.to_string()), times_since_last_log = suppressed, "rejected");
+            }
             return (
                 json(error.status(), br#"{"error":"unauthorized"}"#.to_vec()),
                 "unauthorized",
@@ -60,7 +91,9 @@ async fn handle(
     let meta = match verified.event_meta() {
         Ok(meta) => meta,
         Err(error) => {
-            tracing::warn!(source = %name, reason = %error, "unreadable event");
+            if let Some(suppressed) = ingest.logs.allow("bad_request") {
+                tracing::warn!(source = %Escaped(&name), reason = %Escaped(&error.to_string()), times_since_last_log = suppressed, "unreadable event");
+            }
             return (
                 json(error.status(), message("error", &error.to_string())),
                 "bad_request",
@@ -68,7 +101,7 @@ async fn handle(
         }
     };
     if let Some(answer) = verified.handshake_answer(&meta.event_type) {
-        tracing::info!(source = %name, event_type = %meta.event_type, "handshake answered");
+        tracing::info!(source = %Escaped(&name), event_type = %Escaped(&meta.event_type), "handshake answered");
         return (json(StatusCode::OK, answer), "handshake");
     }
     let (dedupe, id) = match meta.id {
@@ -76,7 +109,7 @@ async fn handle(
         None => (false, Envelope::generate_id()),
     };
     if !source.accepts(&meta.event_type) {
-        tracing::debug!(source = %name, event_id = %id, event_type = %meta.event_type, "ignored by the source's event_types");
+        tracing::debug!(source = %Escaped(&name), event_id = %Escaped(&id), event_type = %Escaped(&meta.event_type), "ignored by the source's event_types");
         return (json(StatusCode::OK, status_body("ignored", &id)), "ignored");
     }
     let retained = source.verifier.retain_headers(&headers);
@@ -87,19 +120,23 @@ async fn handle(
     let envelope = Envelope::new(id, meta.event_type, name, body).with_headers(retained.headers);
     let outcome = ingest.store.store(&source.queue, &envelope, dedupe).await;
     let latency_us = started.elapsed().as_micros() as u64;
-    let (source, id, ty) = (&envelope.source, &envelope.id, &envelope.event_type);
+    let (source, id, ty) = (
+        Escaped(&envelope.source),
+        Escaped(&envelope.id),
+        Escaped(&envelope.event_type),
+    );
     match outcome {
         Ok(Stored::Accepted(_)) => {
             tracing::info!(source = %source, event_id = %id, event_type = %ty, outcome = "accepted", latency_us);
             (
-                json(StatusCode::OK, status_body("accepted", id)),
+                json(StatusCode::OK, status_body("accepted", &envelope.id)),
                 "accepted",
             )
         }
         Ok(Stored::Duplicate(_)) => {
             tracing::info!(source = %source, event_id = %id, event_type = %ty, outcome = "duplicate", latency_us);
             (
-                json(StatusCode::OK, status_body("duplicate", id)),
+                json(StatusCode::OK, status_body("duplicate", &envelope.id)),
                 "duplicate",
             )
         }
@@ -125,18 +162,173 @@ pub(crate) async fn healthz() -> Response {
     json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
 }
 
-/// `GET /readyz`: Redis answers.
+/// `GET /readyz`: Redis accepts writes (a tiny `SET` with a short expiry;
+/// at `maxmemory` with `noeviction` it is refused while `PING` answers) and
+/// its eviction policy cannot delete events.
 pub(crate) async fn readyz(State(ingest): State<Arc<Ingest>>) -> Response {
-    match ingest.store.ping().await {
+    ingest.refresh_redis_state().await;
+    if let Some(refusal) = ingest.redis_refusal() {
+        if let Some(suppressed) = ingest.logs.allow("not_ready") {
+            tracing::warn!(reason = %refusal, times_since_last_log = suppressed, "not ready");
+        }
+        return ingest.unavailable(message("error", &refusal));
+    }
+    match ingest.store.probe_write().await {
         Ok(()) => json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec()),
         Err(error) => {
-            tracing::warn!(reason = %error, "not ready");
-            ingest.unavailable(message("error", "Redis does not answer"))
+            if let Some(suppressed) = ingest.logs.allow("not_ready") {
+                tracing::warn!(reason = %error, times_since_last_log = suppressed, "not ready: Redis refuses writes");
+            }
+            let text = format!("Redis does not accept writes: {error}");
+            ingest.unavailable(message("error", &text))
         }
     }
 }
 
+/// The fallback for paths without a route: 404, counted and logged.
+pub(crate) async fn not_found(State(ingest): State<Arc<Ingest>>, uri: Uri) -> Response {
+    let started = Instant::now();
+    let response = ingest.reject(StatusCode::NOT_FOUND, "not_found", "no such path", &uri);
+    count("unknown".to_owned(), "not_found", started);
+    response
+}
+
+/// The fallback for a known path with the wrong method: 405, counted and
+/// logged.
+pub(crate) async fn method_not_allowed(
+    State(ingest): State<Arc<Ingest>>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    let started = Instant::now();
+    let text = if uri.path().starts_with("/webhooks/") {
+        "webhooks are sent with POST"
+    } else {
+        "this path answers GET"
+    };
+    let mut response = ingest.reject(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        text,
+        &uri,
+    );
+    let allow = if uri.path().starts_with("/webhooks/") {
+        "POST"
+    } else {
+        "GET, HEAD"
+    };
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    tracing::trace!(method = %Escaped(method.as_str()), "method not allowed");
+    count("unknown".to_owned(), "method_not_allowed", started);
+    response
+}
+
+/// Refuses a request target longer than [`super::MAX_URI_BYTES`] with 414
+/// before any route sees it.
+pub(crate) async fn limit_uri(
+    State(ingest): State<Arc<Ingest>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let length = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if length > super::MAX_URI_BYTES {
+        let started = Instant::now();
+        let text = format!(
+            "the request target is {length} bytes, over the limit of {}",
+            super::MAX_URI_BYTES
+        );
+        let response = ingest.reject(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            &text,
+            request.uri(),
+        );
+        count("unknown".to_owned(), "uri_too_long", started);
+        return response;
+    }
+    next.run(request).await
+}
+
 impl Ingest {
+    /// Reads a request body within the limits: the declared
+    /// `Content-Length` is checked before the body is touched (so a client
+    /// sending `Expect: 100-continue` is refused before it uploads), the
+    /// body's bytes are reserved from the shared budget (503 when it is
+    /// spent) and read with `max_body_bytes` as the limit. The budget is
+    /// given back when the returned permit is dropped, after the request.
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+        body: Body,
+    ) -> Result<(Bytes, OwnedSemaphorePermit), (Response, &'static str)> {
+        let limit = self.max_body_bytes;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if let Some(length) = declared
+            && length > limit as u64
+        {
+            let text = format!("the body is {length} bytes, over the limit of {limit}");
+            return Err(self.too_large(&text, uri));
+        }
+        let reserve = declared.map_or(limit, |length| length as usize);
+        let reserve = u32::try_from(reserve).unwrap_or(u32::MAX);
+        let Ok(budget) = self.body_budget.clone().try_acquire_many_owned(reserve) else {
+            if let Some(suppressed) = self.logs.allow("busy") {
+                tracing::warn!(
+                    path = %Escaped(uri.path()),
+                    times_since_last_log = suppressed,
+                    "too many request bodies being read at once: answering 503; raise `max_buffered_body_bytes` if real senders see this"
+                );
+            }
+            let text = "too many requests being read at once; retry later";
+            return Err((self.unavailable(message("error", text)), "busy"));
+        };
+        match Limited::new(body, limit).collect().await {
+            Ok(collected) => Ok((collected.to_bytes(), budget)),
+            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+                let text = format!("the body is over the limit of {limit} bytes");
+                Err(self.too_large(&text, uri))
+            }
+            Err(error) => {
+                tracing::debug!(path = %Escaped(uri.path()), reason = %Escaped(&error.to_string()), "the request body could not be read");
+                let text = "the request body could not be read";
+                Err((
+                    json(StatusCode::BAD_REQUEST, message("error", text)),
+                    "body_unreadable",
+                ))
+            }
+        }
+    }
+
+    fn too_large(&self, text: &str, uri: &Uri) -> (Response, &'static str) {
+        let response = self.reject(StatusCode::PAYLOAD_TOO_LARGE, "too_large", text, uri);
+        (response, "too_large")
+    }
+
+    /// A JSON error answer for a request refused before it reached a source,
+    /// logged at most once per interval per kind.
+    fn reject(&self, status: StatusCode, kind: &'static str, text: &str, uri: &Uri) -> Response {
+        if let Some(suppressed) = self.logs.allow(kind) {
+            tracing::warn!(
+                status = status.as_u16(),
+                outcome = kind,
+                path = %Escaped(uri.path()),
+                reason = %Escaped(text),
+                times_since_last_log = suppressed,
+                "request refused"
+            );
+        }
+        json(status, message("error", text))
+    }
+
     fn unavailable(&self, body: Vec<u8>) -> Response {
         let mut response = json(StatusCode::SERVICE_UNAVAILABLE, body);
         response

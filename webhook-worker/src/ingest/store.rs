@@ -7,6 +7,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use webhook_core::Envelope;
 use webhook_core::layout::{key, script};
 
+/// The key `/readyz` writes (`SET ... PX`) to learn whether Redis accepts
+/// writes: at `maxmemory` with `noeviction` it answers `OOM` to this while
+/// `PING` still succeeds.
+pub const READY_PROBE_KEY: &str = "webhook:ready-probe";
+
 /// Where verified events go.
 #[derive(Clone)]
 pub(crate) struct Store {
@@ -94,15 +99,36 @@ impl Store {
         }
     }
 
-    /// Whether Redis answers.
-    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+    /// Whether Redis accepts a write: a tiny `SET` that expires at once.
+    pub(crate) async fn probe_write(&self) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
-        let _: String = tokio::time::timeout(
+        let _: () = tokio::time::timeout(
             self.timeout,
-            redis::cmd("PING").query_async(&mut connection),
+            redis::cmd("SET")
+                .arg(READY_PROBE_KEY)
+                .arg("1")
+                .arg("PX")
+                .arg(1000)
+                .query_async(&mut connection),
         )
         .await
         .map_err(|_| StoreError::Timeout(self.timeout))??;
         Ok(())
+    }
+
+    /// The server's settings check ([`crate::redis_check::check`]) and its
+    /// run id, on the store's connection.
+    pub(crate) async fn check_settings(
+        &self,
+    ) -> Result<(Option<String>, Vec<crate::redis_check::Warning>), crate::redis_check::Refusal>
+    {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(self.timeout, async {
+            let run_id = crate::redis_check::run_id(&mut connection).await?;
+            let warnings = crate::redis_check::check(&mut connection).await?;
+            Ok((run_id, warnings))
+        })
+        .await
+        .unwrap_or(Err(crate::redis_check::Refusal::Timeout(self.timeout)))
     }
 }

@@ -131,6 +131,19 @@ impl Worker {
     /// runs in flight finish for up to the shutdown timeout, and returns;
     /// anything unfinished stays pending for other workers to claim.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
+        // An evicting Redis deletes events and done markers: refuse it (the
+        // check logs warnings and why it refuses).
+        crate::redis_check::at_start(&self.client, self.settings.redis_timeout)
+            .await
+            .map_err(|refusal| WorkerError::Redis {
+                url: crate::redact_url(&self.settings.redis_url),
+                error: (
+                    redis::ErrorKind::InvalidClientConfig,
+                    "Redis evicts events",
+                    refusal.to_string(),
+                )
+                    .into(),
+            })?;
         let client = self.client.clone();
         let (acks, ack_queue) = tokio::sync::mpsc::unbounded_channel();
         let (settles, settle_queue) = tokio::sync::mpsc::unbounded_channel();

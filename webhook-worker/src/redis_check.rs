@@ -1,0 +1,217 @@
+//! Checks of the Redis server's settings that decide whether acknowledged
+//! events can be lost: the eviction policy and persistence.
+//!
+//! The ingest answers 2xx once an event is in a stream, and the workers rely
+//! on dedupe keys and done markers (keys with a TTL) to run each handler once.
+//! Redis at its `maxmemory` evicts keys according to `maxmemory-policy`:
+//!
+//! | policy | what it evicts | here |
+//! |---|---|---|
+//! | `noeviction` | nothing: writes fail with `OOM`, the ingest answers 503 and providers retry | fine |
+//! | `allkeys-*` | any key, streams included: acknowledged events vanish while their dedupe keys survive, so the provider's retries are answered `duplicate` | **refused**: [`Refusal::Evicting`] |
+//! | `volatile-*` | keys with a TTL: dedupe keys, done markers and leases, so duplicates are stored and handlers re-run | warned: [`Warning::VolatileEviction`] |
+//!
+//! `allkeys-*` is refused because it loses events silently; `volatile-*` only
+//! breaks effectively-once (handlers are given their idempotency key for
+//! that case), so it is a loud warning. Without the append-only file a
+//! restart of Redis loses the events acknowledged since the last snapshot:
+//! a warning too ([`Warning::NoAppendOnly`]).
+//!
+//! Managed Redis services often refuse `CONFIG`; the policy is then read
+//! from `INFO memory` (its `maxmemory_policy` field), and if that fails too
+//! the check says it could not be made.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use redis::InfoDict;
+use redis::aio::ConnectionLike;
+
+/// The setting that keeps every key: what the messages ask for.
+pub const SAFE_POLICY: &str = "noeviction";
+
+/// A Redis setting that can lose work without refusing it outright.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A `volatile-*` policy: keys with a TTL are evicted at `maxmemory`.
+    VolatileEviction {
+        /// The policy in force.
+        policy: String,
+    },
+    /// The append-only file is off.
+    NoAppendOnly {
+        /// Whether RDB snapshots are configured (`None`: `CONFIG` refused).
+        snapshots: Option<bool>,
+    },
+    /// The eviction policy could be read neither from `CONFIG GET` nor from
+    /// `INFO memory`.
+    PolicyUnknown,
+    /// A policy this version does not know.
+    UnknownPolicy {
+        /// The policy in force.
+        policy: String,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::VolatileEviction { policy } => write!(
+                f,
+                "Redis's maxmemory-policy is `{policy}`: at maxmemory it evicts keys with a TTL \
+                 (dedupe keys, done markers, leases), so provider retries are stored twice and \
+                 handlers run again; set `maxmemory-policy {SAFE_POLICY}` (CONFIG SET \
+                 maxmemory-policy {SAFE_POLICY}, and in redis.conf)"
+            ),
+            Warning::NoAppendOnly { snapshots } => {
+                let snapshots = match snapshots {
+                    Some(true) => "only RDB snapshots are taken",
+                    Some(false) => "no snapshots are taken either",
+                    None => "snapshots could not be checked",
+                };
+                write!(
+                    f,
+                    "Redis's append-only file is off ({snapshots}): a Redis restart loses the \
+                     events acknowledged since the last snapshot; set `appendonly yes` with \
+                     `appendfsync everysec`"
+                )
+            }
+            Warning::PolicyUnknown => write!(
+                f,
+                "cannot read Redis's maxmemory-policy (CONFIG GET is refused and INFO memory has \
+                 no maxmemory_policy): make sure it is `{SAFE_POLICY}`, or acknowledged events can \
+                 be evicted"
+            ),
+            Warning::UnknownPolicy { policy } => write!(
+                f,
+                "Redis's maxmemory-policy `{policy}` is not one this version knows; \
+                 `{SAFE_POLICY}` is the one that never evicts events"
+            ),
+        }
+    }
+}
+
+/// Why the Redis server must not be used as it is configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// An `allkeys-*` policy: streams of acknowledged events get evicted.
+    #[error(
+        "Redis's maxmemory-policy is `{policy}`: at maxmemory it evicts any key, so acknowledged \
+         events are deleted from their streams while their dedupe keys survive and the providers' \
+         retries are answered `duplicate`; set `maxmemory-policy {SAFE_POLICY}` (CONFIG SET \
+         maxmemory-policy {SAFE_POLICY}, and in redis.conf) so a full Redis refuses writes and \
+         the ingest answers 503 instead"
+    )]
+    Evicting {
+        /// The policy in force.
+        policy: String,
+    },
+    /// Redis could not be asked.
+    #[error("cannot check Redis's settings: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis did not answer in time.
+    #[error("cannot check Redis's settings: no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Checks the eviction policy and persistence of the server behind `conn`:
+/// `Err(Refusal::Evicting)` for an `allkeys-*` policy, otherwise the
+/// warnings to log.
+pub async fn check<C: ConnectionLike + Send>(conn: &mut C) -> Result<Vec<Warning>, Refusal> {
+    let mut warnings = Vec::new();
+    let config = config_get(conn, "maxmemory-policy").await;
+    let policy = match config {
+        Some(policy) => Some(policy),
+        None => {
+            let info: InfoDict = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+            info.get::<String>("maxmemory_policy")
+        }
+    };
+    match policy.as_deref() {
+        None => warnings.push(Warning::PolicyUnknown),
+        Some(SAFE_POLICY) => {}
+        Some(policy) if policy.starts_with("allkeys-") => {
+            return Err(Refusal::Evicting {
+                policy: policy.to_owned(),
+            });
+        }
+        Some(policy) if policy.starts_with("volatile-") => {
+            warnings.push(Warning::VolatileEviction {
+                policy: policy.to_owned(),
+            });
+        }
+        Some(policy) => warnings.push(Warning::UnknownPolicy {
+            policy: policy.to_owned(),
+        }),
+    }
+    let info: InfoDict = redis::cmd("INFO")
+        .arg("persistence")
+        .query_async(conn)
+        .await?;
+    if info.get::<i64>("aof_enabled") == Some(0) {
+        let snapshots = config_get(conn, "save").await.map(|save| !save.is_empty());
+        warnings.push(Warning::NoAppendOnly { snapshots });
+    }
+    Ok(warnings)
+}
+
+/// The server's `run_id` (from `INFO server`): it changes when Redis
+/// restarts, which is when its settings may have changed.
+pub async fn run_id<C: ConnectionLike + Send>(conn: &mut C) -> Result<Option<String>, Refusal> {
+    let info: InfoDict = redis::cmd("INFO").arg("server").query_async(conn).await?;
+    Ok(info.get("run_id"))
+}
+
+/// Runs [`check`] on a new connection of `client` at start-up, logging each
+/// warning. Returns the refusal for an evicting policy; when Redis does not
+/// answer it logs that the check could not be made and returns `Ok` (the
+/// process starts, and its Redis errors say the rest).
+pub async fn at_start(client: &redis::Client, timeout: Duration) -> Result<(), Refusal> {
+    let checked = tokio::time::timeout(timeout, async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        check(&mut conn).await
+    })
+    .await
+    .unwrap_or(Err(Refusal::Timeout(timeout)));
+    match checked {
+        Ok(warnings) => {
+            log_warnings(&warnings);
+            Ok(())
+        }
+        Err(refusal @ Refusal::Evicting { .. }) => {
+            tracing::error!(reason = %refusal, "refusing to use this Redis");
+            Err(refusal)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not check Redis's eviction policy and persistence at start; they are checked again once Redis answers");
+            Ok(())
+        }
+    }
+}
+
+/// Logs each warning at `warn` level.
+pub fn log_warnings(warnings: &[Warning]) {
+    for warning in warnings {
+        tracing::warn!(%warning, "Redis setting can lose or repeat work");
+    }
+}
+
+/// `CONFIG GET name`'s value; `None` when `CONFIG` is refused (managed
+/// services often disable it) or the setting is unknown.
+async fn config_get<C: ConnectionLike + Send>(conn: &mut C, name: &str) -> Option<String> {
+    let reply: redis::RedisResult<HashMap<String, String>> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(name)
+        .query_async(conn)
+        .await;
+    match reply {
+        Ok(mut values) => values.remove(name),
+        Err(error) => {
+            tracing::debug!(%error, setting = name, "CONFIG GET refused");
+            None
+        }
+    }
+}
