@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use webhook::webhook_worker::redis_check;
 
 fn deploy(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(file)
 }
 
 /// `redis-server deploy/redis.conf`, with only the host-specific settings
@@ -50,7 +52,10 @@ async fn the_redis_configuration_passes_the_check_without_a_warning() {
         match client.get_multiplexed_async_connection().await {
             Ok(connection) => break connection,
             Err(error) => {
-                assert!(Instant::now() < deadline, "redis-server did not start: {error}");
+                assert!(
+                    Instant::now() < deadline,
+                    "redis-server did not start: {error}"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }

@@ -49,8 +49,8 @@ pub use error::{KeyError, VerifyError};
 pub use providers::{DEFAULT_TOLERANCE, GenericHmac, GenericHmacError, Provider};
 pub use retain::{DROPPED_HEADERS_MARKER, HeaderLimits, RetainedHeaders};
 pub use scheme::{
-    Algorithm, Encoding, Handshake, HeaderSet, KeyFormat, Part, Scheme, SignatureFormat,
-    TemplateError, Version,
+    Acknowledgement, Algorithm, Encoding, Handshake, HeaderSet, KeyFormat, Part, Scheme,
+    SignatureFormat, TemplateError, Version,
 };
 
 use crate::Secret;
@@ -311,6 +311,22 @@ impl Verified<'_> {
             .scheme
             .handshake?
             .answer(event_type, self.body)
+    }
+
+    /// Whether the ingest answers this request, once stored, with an empty
+    /// 200 rather than its status body ([`Acknowledgement::EmptyForForms`]:
+    /// Slack's form-encoded slash commands and interactivity payloads).
+    pub fn empty_acknowledgement(&self) -> bool {
+        match self.verifier.scheme.acknowledgement {
+            Acknowledgement::Status => false,
+            Acknowledgement::EmptyForForms => {
+                let content_type = self
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                crate::document::reads_as_form(content_type, self.body)
+            }
+        }
     }
 
     /// Reads the event id and type, from headers or the JSON body as the

@@ -8,8 +8,8 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::scheme::{
-    Algorithm, Encoding, Handshake, HeaderSet, KeyFormat, Part, Scheme, SignatureFormat,
-    TemplateError, Version,
+    Acknowledgement, Algorithm, Encoding, Handshake, HeaderSet, KeyFormat, Part, Scheme,
+    SignatureFormat, TemplateError, Version,
 };
 use crate::extract::{EventFields, Field};
 
@@ -103,6 +103,7 @@ fn stripe() -> Scheme {
             event_type: json("/type"),
         },
         handshake: None,
+        acknowledgement: Acknowledgement::Status,
     }
 }
 
@@ -137,6 +138,7 @@ fn github() -> Scheme {
             ),
         },
         handshake: Some(Handshake::GitHubPing),
+        acknowledgement: Acknowledgement::Status,
     }
 }
 
@@ -174,6 +176,7 @@ fn slack() -> Scheme {
             ]),
         },
         handshake: Some(Handshake::SlackUrlVerification),
+        acknowledgement: Acknowledgement::EmptyForForms,
     }
 }
 
@@ -202,6 +205,7 @@ fn shopify() -> Scheme {
             event_type: Field::Header(header("x-shopify-topic")),
         },
         handshake: None,
+        acknowledgement: Acknowledgement::Status,
     }
 }
 
@@ -242,6 +246,7 @@ fn standard_webhooks() -> Scheme {
             event_type: json("/type"),
         },
         handshake: None,
+        acknowledgement: Acknowledgement::Status,
     }
 }
 
@@ -412,6 +417,7 @@ impl GenericHmac {
                 event_type: self.event_type,
             },
             handshake: None,
+            acknowledgement: Acknowledgement::Status,
         })
     }
 }

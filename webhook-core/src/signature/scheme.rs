@@ -39,6 +39,21 @@ pub struct Scheme {
     pub fields: EventFields,
     /// A handshake request the ingest answers itself, if the provider has one.
     pub handshake: Option<Handshake>,
+    /// What body the ingest answers a stored event with.
+    pub acknowledgement: Acknowledgement,
+}
+
+/// The body of the ingest's 200 for a stored (or duplicate) event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Acknowledgement {
+    /// `{"status":"accepted"|"duplicate","id":...}`.
+    Status,
+    /// The status body, except for form-encoded deliveries, which get an
+    /// empty body: Slack shows the body of a slash command's answer to the
+    /// user who typed it, and reads an interactivity answer as the
+    /// modal's `response_action`.
+    EmptyForForms,
 }
 
 /// A verified request that the ingest answers itself instead of storing it.

@@ -104,6 +104,14 @@ async fn handle(
         tracing::info!(source = %Escaped(&name), event_type = %Escaped(&meta.event_type), "handshake answered");
         return (json(StatusCode::OK, answer), "handshake");
     }
+    let empty_acknowledgement = verified.empty_acknowledgement();
+    let acknowledge = |status: &str, id: &str| {
+        if empty_acknowledgement {
+            StatusCode::OK.into_response()
+        } else {
+            json(StatusCode::OK, status_body(status, id))
+        }
+    };
     let (dedupe, id) = match meta.id {
         Some(id) => (true, id),
         None => (false, Envelope::generate_id()),
@@ -128,17 +136,11 @@ async fn handle(
     match outcome {
         Ok(Stored::Accepted(_)) => {
             tracing::info!(source = %source, event_id = %id, event_type = %ty, outcome = "accepted", latency_us);
-            (
-                json(StatusCode::OK, status_body("accepted", &envelope.id)),
-                "accepted",
-            )
+            (acknowledge("accepted", &envelope.id), "accepted")
         }
         Ok(Stored::Duplicate(_)) => {
             tracing::info!(source = %source, event_id = %id, event_type = %ty, outcome = "duplicate", latency_us);
-            (
-                json(StatusCode::OK, status_body("duplicate", &envelope.id)),
-                "duplicate",
-            )
+            (acknowledge("duplicate", &envelope.id), "duplicate")
         }
         Ok(Stored::Full) => {
             tracing::warn!(source = %source, event_id = %id, event_type = %ty, outcome = "backlog_full", latency_us);
