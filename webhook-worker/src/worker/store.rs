@@ -72,14 +72,21 @@ impl Store {
         })
     }
 
+    /// Runs a script, again after an I/O error or a timeout (see
+    /// [`retried`]): each script answers a second run with the same token
+    /// as it answered the first, so a reply lost on the wire neither stalls
+    /// the work nor makes it look taken over.
     async fn run<T: redis::FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T> {
-        let mut connection = self.connection.clone();
-        tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
-            .await
-            .map_err(|_| timeout_error(self.timeout))?
+        retried(|| async {
+            let mut connection = self.connection.clone();
+            tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
+                .await
+                .map_err(|_| timeout_error(self.timeout))?
+        })
+        .await
     }
 
     async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T> {
@@ -186,26 +193,30 @@ impl Store {
         self.run(&invocation).await
     }
 
-    /// Dead-letters a whole entry and acknowledges it, atomically.
+    /// Dead-letters a whole entry and acknowledges it, atomically, while
+    /// it is still pending for `consumer`; `false` when it no longer is
+    /// (settled already, or claimed by another worker).
     pub(crate) async fn dead_letter_entry(
         &self,
         queue: &str,
         entry: &Entry,
         group: &str,
+        consumer: &str,
         delete: bool,
         record: &[(&str, &[u8])],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut invocation = self.dead.prepare_invoke();
         invocation
             .key(key::dead(queue))
             .key(&entry.stream)
             .arg(group)
             .arg(&entry.id)
-            .arg(if delete { "1" } else { "0" });
+            .arg(if delete { "1" } else { "0" })
+            .arg(consumer);
         for (field, value) in record {
             invocation.arg(*field).arg(*value);
         }
-        self.run::<i64>(&invocation).await.map(|_| ())
+        self.run(&invocation).await
     }
 
     /// Acknowledges entries of a stream; due-stream entries are also deleted,
@@ -222,10 +233,13 @@ impl Store {
         if delete {
             pipe.cmd("XDEL").arg(stream).arg(ids).ignore();
         }
-        let mut connection = self.connection.clone();
-        tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut connection))
-            .await
-            .map_err(|_| timeout_error(self.timeout))?
+        retried(|| async {
+            let mut connection = self.connection.clone();
+            tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut connection))
+                .await
+                .map_err(|_| timeout_error(self.timeout))?
+        })
+        .await
     }
 
     /// Resets an entry's idle time, so no other worker claims it while a
@@ -496,6 +510,27 @@ fn to_entry(stream: &str, entry: StreamId) -> Entry {
         stream: stream.to_owned(),
         id: entry.id,
         fields,
+    }
+}
+
+/// Runs a Redis call up to three times, 100 ms apart, when it fails without
+/// a server's answer (an I/O error, a timeout): a blip must not make a
+/// handler that succeeded run again, or an acknowledgement go missing. The
+/// call may have taken effect with only its reply lost, so only idempotent
+/// calls come here: the scripts, which answer a second run by the same
+/// token as the first, and `XACK`/`XDEL`.
+async fn retried<T, F: std::future::Future<Output = Result<T>>>(
+    mut call: impl FnMut() -> F,
+) -> Result<T> {
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(error) if attempt < 3 && error.code().is_none() => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            result => return result,
+        }
     }
 }
 

@@ -269,7 +269,7 @@ pub(crate) async fn ack_loop(
         }
         for ((stream, delete), ids) in batch {
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            if let Err(error) = retried(|| store.ack(&stream, &group, &ids, delete)).await {
+            if let Err(error) = store.ack(&stream, &group, &ids, delete).await {
                 tracing::warn!(%error, %stream, entries = ids.len(), "cannot acknowledge; those entries will be claimed again and their handlers found done");
             }
         }
@@ -349,7 +349,7 @@ pub(crate) async fn settle_loop(
             async move {
                 let (items, replies): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
                 answer(
-                    retried(|| store.lease_many(&items, lease)).await,
+                    store.lease_many(&items, lease).await,
                     replies,
                     "take leases",
                 );
@@ -360,7 +360,7 @@ pub(crate) async fn settle_loop(
             async move {
                 let (items, replies): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
                 answer(
-                    retried(|| store.complete_many(&items, done_ttl)).await,
+                    store.complete_many(&items, done_ttl).await,
                     replies,
                     "record successes",
                 );
@@ -400,24 +400,6 @@ fn answer<T>(
             for reply in replies {
                 let _ = reply.send(None);
             }
-        }
-    }
-}
-
-/// Runs a Redis call up to three times, 100 ms apart: a blip must not make a
-/// handler that succeeded run again, or an acknowledgement go missing. Every
-/// call retried here is idempotent (a token-checked script, an `XACK`).
-async fn retried<T, F: std::future::Future<Output = redis::RedisResult<T>>>(
-    mut call: impl FnMut() -> F,
-) -> redis::RedisResult<T> {
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(error) if attempt < 3 && error.code().is_none() => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            result => return result,
         }
     }
 }
