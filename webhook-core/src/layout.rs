@@ -58,7 +58,8 @@ pub mod extra {
 /// |---|---|---|
 /// | `webhook:{q}:events` | stream | verified events (the [`field`]s) |
 /// | `webhook:{q}:seen:<source>:<event id>` | string, TTL | ingest dedupe: the stream id of the stored event |
-/// | `webhook:{q}:done:<group>:<idempotency key>` | string, TTL | `lease:<token>` while a worker runs the handler, `retry:<attempt>:<token>` while a retry is scheduled (`retry:1` after a replay), `done:<token>` after it succeeded, `dead:<token>` after it was dead-lettered; the token is the run's that settled it, so a script sent again after its reply was lost answers as it did the first time (`done`, `dead`, `retry:<attempt>` without a token read the same) |
+/// | `webhook:{q}:done:<group>:<idempotency key>` | string, TTL | `lease:<token>` while a worker runs the handler, `retry:<attempt>` while a retry is scheduled, `done:<token>` after it succeeded, `dead:<token>` after it was dead-lettered; the token is the run's that settled it, so a script sent again after its reply was lost answers as it did the first time (`done` and `dead` without a token read the same) |
+/// | `webhook:{q}:receipt:<group>:<idempotency key>` | string, short TTL | the token of the run that scheduled the handler's latest retry, so that run's schedule sent again after its reply was lost is recognised once the retry has moved on |
 /// | `webhook:{q}:retry:<group>` | sorted set | retry ids scored by due time (Unix ms) |
 /// | `webhook:{q}:retry:<group>:<retry id>` | hash | the retry: envelope fields plus [`extra`] fields |
 /// | `webhook:{q}:due:<group>` | stream | retries that came due, read by that group only |
@@ -78,6 +79,12 @@ pub mod key {
     /// `idempotency_key` is `<source>/<handler>/<event id>`.
     pub fn done(queue: &str, group: &str, idempotency_key: &str) -> String {
         format!("webhook:{{{queue}}}:done:{group}:{idempotency_key}")
+    }
+
+    /// The short-lived receipt of the latest retry scheduled for one handler
+    /// and event in one group: the token of the run that scheduled it.
+    pub fn receipt(queue: &str, group: &str, idempotency_key: &str) -> String {
+        format!("webhook:{{{queue}}}:receipt:{group}:{idempotency_key}")
     }
 
     /// The sorted set of a group's scheduled retries.
@@ -122,9 +129,9 @@ pub mod script {
     /// Marks handlers done for events where the lease is still held, many in
     /// one call: per key `1`/`0`; `1` again when that token already did.
     pub const COMPLETE: &str = include_str!("scripts/complete.lua");
-    /// Records a retry and marks the handler `retry:<attempt>:<token>`, if
-    /// the lease is still held: `1`/`0`; `1`, writing nothing, when that
-    /// token already did.
+    /// Records a retry, marks the handler `retry:<attempt>` and leaves a
+    /// receipt, if the lease is still held: `1`/`0`; `1`, writing nothing,
+    /// when the receipt says that token already did.
     pub const SCHEDULE: &str = include_str!("scripts/schedule.lua");
     /// Writes a dead letter and marks the handler `dead:<token>`, if the lease
     /// is still held: `1`/`0`; `1`, writing nothing, when that token already did.
@@ -153,6 +160,7 @@ mod tests {
             key::events("payments"),
             key::seen("payments", "stripe", "evt_1"),
             key::done("payments", "workers", "stripe/h/evt_1"),
+            key::receipt("payments", "workers", "stripe/h/evt_1"),
             key::retries("payments", "workers"),
             key::retry_record_prefix("payments", "workers"),
             key::due("payments", "workers"),

@@ -7,9 +7,8 @@
 -- (another live lease).
 -- Run again with the same token (its reply was lost on the wire), it
 -- answers 'ok' again: the lease it took is still that token's.
--- Markers written by the settling scripts carry their token after the state
--- ('done:<token>', 'dead:<token>', 'retry:<attempt>:<token>'); older ones
--- without it ('done', 'dead', 'retry:<attempt>') read the same.
+-- Done and dead markers carry the token that wrote them after the state
+-- ('done:<token>', 'dead:<token>'); older ones without it read the same.
 local function is(value, state)
   return value == state or string.sub(value, 1, #state + 1) == state .. ':'
 end
@@ -25,7 +24,7 @@ for i, key in ipairs(KEYS) do
     out[i] = 'done'
   elseif value and is(value, 'dead') then
     out[i] = 'dead'
-  elseif not value or (carried ~= '' and is(value, carried)) then
+  elseif not value or (carried ~= '' and value == carried) then
     redis.call('SET', key, 'lease:' .. token, 'PX', ARGV[1])
     out[i] = 'ok'
   elseif string.sub(value, 1, 6) == 'retry:' then

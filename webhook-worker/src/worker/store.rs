@@ -156,16 +156,21 @@ impl Store {
         record: &[(&str, &[u8])],
     ) -> Result<bool> {
         let record_key = format!("{}{retry_id}", key::retry_record_prefix(queue, group));
+        // The receipt outlives every resend of this call (three tries, each
+        // within the timeout), and no more.
+        let receipt_ttl = self.timeout * 3 + Duration::from_secs(1);
         let mut invocation = self.schedule.prepare_invoke();
         invocation
             .key(done_key)
             .key(key::retries(queue, group))
             .key(record_key)
+            .key(key::receipt(queue, group, retry_id))
             .arg(token)
             .arg(due_ms)
             .arg(retry_id)
             .arg(marker)
-            .arg(millis(marker_ttl));
+            .arg(millis(marker_ttl))
+            .arg(millis(receipt_ttl));
         for (field, value) in record {
             invocation.arg(*field).arg(*value);
         }
@@ -525,7 +530,11 @@ async fn retried<T, F: std::future::Future<Output = Result<T>>>(
     let mut attempt = 1;
     loop {
         match call().await {
-            Err(error) if attempt < 3 && error.code().is_none() => {
+            Err(error)
+                if attempt < 3
+                    && error.code().is_none()
+                    && !matches!(error.retry_method(), redis::RetryMethod::NoRetry) =>
+            {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
