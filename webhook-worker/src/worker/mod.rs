@@ -27,6 +27,7 @@
 //! keyed by its [`IdempotencyKey`](webhook_core::handler::IdempotencyKey).
 
 mod process;
+mod reply;
 mod settings;
 mod store;
 mod tasks;

@@ -41,6 +41,19 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
         );
         return dead_letter_entry(rt, &queue, kind, &entry, "poison", ALL_HANDLERS, &error).await;
     }
+    if let Some(problem) = &entry.malformed {
+        let error = format!("the entry cannot be read: {problem}");
+        return dead_letter_entry(
+            rt,
+            &queue,
+            kind,
+            &entry,
+            "undecodable",
+            ALL_HANDLERS,
+            &error,
+        )
+        .await;
+    }
     let envelope = match Envelope::decode(entry.fields.iter().map(|(k, v)| (k.as_str(), v.clone())))
     {
         Ok(envelope) => Arc::new(envelope),

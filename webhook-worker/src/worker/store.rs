@@ -4,16 +4,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::streams::{StreamClaimReply, StreamId, StreamReadReply};
 use redis::{AsyncConnectionConfig, Script, Value};
 use webhook_core::layout::{key, script};
 
-/// One stream entry as read: its stream, id and fields.
+use super::reply;
+
+/// One stream entry as read: its stream, id and fields in stored order.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) stream: String,
     pub(crate) id: String,
     pub(crate) fields: Vec<(String, Bytes)>,
+    /// Why some field could not be read (a name that is not UTF-8, a value
+    /// that is not a string); such an entry is dead-lettered as
+    /// `undecodable`, with the readable fields.
+    pub(crate) malformed: Option<String>,
 }
 
 /// What a lease attempt found.
@@ -378,7 +383,7 @@ impl Store {
         }
         let ids: Vec<&str> = idle.iter().map(|(id, ..)| id.as_str()).collect();
         // Only entries still idle move: another worker may have claimed some.
-        let claimed: StreamClaimReply = self
+        let claimed: Value = self
             .query(
                 redis::cmd("XCLAIM")
                     .arg(stream)
@@ -388,9 +393,10 @@ impl Store {
                     .arg(&ids),
             )
             .await?;
+        let claimed = reply::entries_reply(stream, claimed)?;
         let mut missing = Vec::new();
         for (id, ..) in &idle {
-            if !claimed.ids.iter().any(|entry| entry.id == *id) {
+            if !claimed.iter().any(|entry| entry.id == *id) {
                 let exists: Vec<Value> = self
                     .query(redis::cmd("XRANGE").arg(stream).arg(id).arg(id))
                     .await?;
@@ -400,14 +406,13 @@ impl Store {
             }
         }
         let entries = claimed
-            .ids
             .into_iter()
             .map(|entry| {
                 let deliveries = idle
                     .iter()
                     .find(|(id, ..)| *id == entry.id)
                     .map_or(1, |(.., deliveries)| deliveries + 1);
-                (to_entry(stream, entry), deliveries)
+                (entry, deliveries)
             })
             .collect();
         Ok((entries, missing))
@@ -467,24 +472,9 @@ impl Reader {
         for _ in streams {
             command.arg(">");
         }
-        let reply: std::result::Result<Option<StreamReadReply>, _> =
-            command.query_async(connection).await;
+        let reply: std::result::Result<Value, _> = command.query_async(connection).await;
         match reply {
-            Ok(reply) => Ok(reply
-                .map(|reply| {
-                    reply
-                        .keys
-                        .into_iter()
-                        .flat_map(|stream| {
-                            let name = stream.key;
-                            stream
-                                .ids
-                                .into_iter()
-                                .map(move |entry| to_entry(&name, entry))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()),
+            Ok(reply) => reply::read_reply(reply),
             Err(error) => {
                 // Anything but a server's answer (NOGROUP, say) may have left
                 // the connection unusable: start a new one next time.
@@ -494,27 +484,6 @@ impl Reader {
                 Err(error)
             }
         }
-    }
-}
-
-fn to_entry(stream: &str, entry: StreamId) -> Entry {
-    let fields = entry
-        .map
-        .into_iter()
-        .map(|(name, value)| {
-            let bytes = match value {
-                Value::BulkString(bytes) => Bytes::from(bytes),
-                Value::SimpleString(text) => Bytes::from(text.into_bytes()),
-                Value::Int(n) => Bytes::from(n.to_string().into_bytes()),
-                _ => Bytes::new(),
-            };
-            (name, bytes)
-        })
-        .collect();
-    Entry {
-        stream: stream.to_owned(),
-        id: entry.id,
-        fields,
     }
 }
 
