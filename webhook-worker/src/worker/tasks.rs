@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use webhook_core::layout::key;
 
 use super::Runtime;
-use super::process::{now_ms, process};
+use super::process::now_ms;
 use super::store::{Lease, Reader, Store};
 
 /// The most entries one read asks for.
@@ -58,21 +58,18 @@ pub(crate) async fn read_loop(
             }
             Ok(entries) => {
                 failures = 0;
-                for entry in entries {
-                    // Every entry read is handled; one beyond the free slots
-                    // waits for one (it is already delivered to us).
-                    let permit = match permits.pop() {
-                        Some(permit) => permit,
-                        None => match Arc::clone(&rt.slots).acquire_owned().await {
-                            Ok(permit) => permit,
-                            Err(_) => return,
-                        },
-                    };
-                    let rt = Arc::clone(&rt);
-                    tokio::spawn(async move {
-                        process(rt, entry, 1).await;
-                        drop(permit);
-                    });
+                // Every entry read is handled; one beyond the free slots
+                // waits for one (it is already delivered to us), unless the
+                // worker stops first: then it and the rest are handed back.
+                let mut entries = entries.into_iter();
+                while let Some(entry) = entries.next() {
+                    match next_permit(&rt, &mut permits, &mut stop).await {
+                        Some(permit) => rt.spawn_run(entry, 1, permit),
+                        None => {
+                            release(&rt, std::iter::once(entry).chain(entries).collect()).await;
+                            return;
+                        }
+                    }
                 }
             }
             Err(error) if error.code() == Some("NOGROUP") => {
@@ -97,6 +94,26 @@ pub(crate) async fn read_loop(
                 }
             }
         }
+    }
+}
+
+/// A concurrency slot for the next entry: one already taken, else the next
+/// one freed; `None` once the worker is stopping, so nothing new starts
+/// after the signal.
+async fn next_permit(
+    rt: &Arc<Runtime>,
+    taken: &mut Vec<OwnedSemaphorePermit>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<OwnedSemaphorePermit> {
+    if *stop.borrow() {
+        return None;
+    }
+    if let Some(permit) = taken.pop() {
+        return Some(permit);
+    }
+    tokio::select! {
+        permit = Arc::clone(&rt.slots).acquire_owned() => permit.ok(),
+        _ = stop.changed() => None,
     }
 }
 
@@ -155,17 +172,19 @@ pub(crate) async fn reclaim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<boo
                 metrics::counter!(crate::metrics::EVENTS_LOST, "stream" => stream.clone())
                     .increment(1);
             }
-            for (entry, deliveries) in entries {
-                let permit = tokio::select! {
-                    permit = Arc::clone(&rt.slots).acquire_owned() => match permit { Ok(permit) => permit, Err(_) => return },
-                    _ = stop.changed() => return,
+            let mut entries = entries.into_iter();
+            while let Some((entry, deliveries)) = entries.next() {
+                let Some(permit) = next_permit(&rt, &mut Vec::new(), &mut stop).await else {
+                    // Stopping: hand back what was claimed but not started,
+                    // so another worker claims it at once.
+                    let unstarted = std::iter::once(entry)
+                        .chain(entries.map(|(entry, _)| entry))
+                        .collect();
+                    release(&rt, unstarted).await;
+                    return;
                 };
                 tracing::info!(%stream, id = %entry.id, deliveries, "claimed an idle entry");
-                let rt = Arc::clone(&rt);
-                tokio::spawn(async move {
-                    process(rt, entry, deliveries).await;
-                    drop(permit);
-                });
+                rt.spawn_run(entry, deliveries, permit);
             }
         }
     }
