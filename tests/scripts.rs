@@ -370,3 +370,51 @@ fn trimming_keeps_everything_a_lagging_group_still_needs() {
     }
     assert_eq!(ids(c), all[9..]);
 }
+
+#[test]
+fn pruning_removes_only_idle_consumers_that_own_nothing_and_never_the_caller() {
+    let redis = RedisServer::start();
+    let c = &mut redis.connection();
+    let _: String = redis::cmd("XADD")
+        .arg("s")
+        .arg("*")
+        .arg("v")
+        .arg("1")
+        .query(c)
+        .unwrap();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("s")
+        .arg("g")
+        .arg("0")
+        .query(c)
+        .unwrap();
+    // `c` owns the entry; `idle` and `me` own nothing.
+    assert_eq!(read(c, "g", 1).len(), 1);
+    for name in ["idle", "me"] {
+        let _: i64 = redis::cmd("XGROUP")
+            .arg("CREATECONSUMER")
+            .arg("s")
+            .arg("g")
+            .arg(name)
+            .query(c)
+            .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let removed: i64 = eval(c, script::PRUNE, &["s"], &["g", "10", "me"]);
+    assert_eq!(removed, 1);
+    let consumers: Vec<std::collections::HashMap<String, Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg("s")
+        .arg("g")
+        .query(c)
+        .unwrap();
+    let mut names: Vec<String> = consumers
+        .into_iter()
+        .map(|info| redis::from_redis_value(info["name"].clone()).unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["c", "me"]);
+    let removed: i64 = eval(c, script::PRUNE, &["s"], &["g", "600000", "me"]);
+    assert_eq!(removed, 0, "nothing is idle that long");
+}

@@ -146,6 +146,9 @@ pub mod script {
     pub const REPLAY: &str = include_str!("scripts/replay.lua");
     /// Moves due retries into the group's due stream: `{moved, next due ms or -1}`.
     pub const PROMOTE: &str = include_str!("scripts/promote.lua");
+    /// Removes a group's consumers that own nothing and were idle longer than
+    /// a threshold, never the caller's: the number removed.
+    pub const PRUNE: &str = include_str!("scripts/prune.lua");
     /// Trims a stream below what every consumer group still needs.
     pub const TRIM: &str = include_str!("scripts/trim.lua");
 }

@@ -44,6 +44,7 @@ pub(crate) struct Store {
     bury: Script,
     dead: Script,
     promote: Script,
+    prune: Script,
     trim: Script,
 }
 
@@ -73,6 +74,7 @@ impl Store {
             bury: Script::new(script::BURY),
             dead: Script::new(script::DEAD),
             promote: Script::new(script::PROMOTE),
+            prune: Script::new(script::PRUNE),
             trim: Script::new(script::TRIM),
         })
     }
@@ -316,6 +318,25 @@ impl Store {
                 .arg(now_ms)
                 .arg(limit)
                 .arg(key::retry_record_prefix(queue, group)),
+        )
+        .await
+    }
+
+    /// Removes the group's consumers on `stream` that own no entry and were
+    /// idle longer than `idle`, never `consumer`; the number removed.
+    pub(crate) async fn prune_consumers(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        idle: Duration,
+    ) -> Result<u64> {
+        self.run(
+            self.prune
+                .key(stream)
+                .arg(group)
+                .arg(millis(idle))
+                .arg(consumer),
         )
         .await
     }

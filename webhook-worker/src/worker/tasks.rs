@@ -138,7 +138,12 @@ async fn release(rt: &Runtime, entries: Vec<super::store::Entry>) {
 }
 
 /// Claims entries that another worker left idle past the visibility
-/// timeout (it crashed, or hangs) and handles them here.
+/// timeout (it crashed, or hangs) and handles them here. Every
+/// visibility/4 (at least 500 ms) it claims as many as it has free slots
+/// for, and comes back at once while a claim came back full, so a crashed
+/// worker's backlog is taken in one period, not one batch per period. Then
+/// it removes the group's consumers that own nothing and were idle longer
+/// than [`CONSUMER_IDLE_LIMIT`] visibility timeouts.
 pub(crate) async fn reclaim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     let streams = rt.streams();
     let every = (rt.visibility / 4).max(Duration::from_millis(500));
@@ -147,47 +152,100 @@ pub(crate) async fn reclaim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<boo
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
+        let mut more = true;
+        while more {
+            more = false;
+            for stream in &streams {
+                match reclaim_round(&rt, stream, &mut stop).await {
+                    Some(full) => more |= full,
+                    None => return,
+                }
+            }
+        }
         for stream in &streams {
-            let claimed = rt
+            match rt
                 .store
-                .claim_idle(
+                .prune_consumers(
                     stream,
                     &rt.settings.group,
                     &rt.settings.consumer,
-                    rt.visibility,
-                    64,
+                    rt.visibility * CONSUMER_IDLE_LIMIT,
                 )
-                .await;
-            let (entries, deleted) = match claimed {
-                Ok(claimed) => claimed,
-                Err(error) if error.code() == Some("NOGROUP") => continue,
-                Err(error) => {
-                    tracing::warn!(%error, %stream, "cannot claim idle entries");
-                    continue;
+                .await
+            {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!(%stream, removed, "removed consumers that own nothing and were long idle")
                 }
-            };
-            for id in deleted {
-                // The entry left the stream while pending: an event was lost.
-                tracing::error!(%stream, %id, "a pending entry was deleted from the stream before it was handled; the event is lost");
-                metrics::counter!(crate::metrics::EVENTS_LOST, "stream" => stream.clone())
-                    .increment(1);
-            }
-            let mut entries = entries.into_iter();
-            while let Some((entry, deliveries)) = entries.next() {
-                let Some(permit) = next_permit(&rt, &mut Vec::new(), &mut stop).await else {
-                    // Stopping: hand back what was claimed but not started,
-                    // so another worker claims it at once.
-                    let unstarted = std::iter::once(entry)
-                        .chain(entries.map(|(entry, _)| entry))
-                        .collect();
-                    release(&rt, unstarted).await;
-                    return;
-                };
-                tracing::info!(%stream, id = %entry.id, deliveries, "claimed an idle entry");
-                rt.spawn_run(entry, deliveries, permit);
+                Err(error) if error.code() == Some("NOGROUP") => {}
+                Err(error) => tracing::warn!(%error, %stream, "cannot remove idle consumers"),
             }
         }
     }
+}
+
+/// Consumers owning no entry and idle longer than this many visibility
+/// timeouts are removed from the group. A live worker reads at least every
+/// block period (1 s), so it is never that idle; and it is only ever
+/// removed while it owns nothing.
+pub(crate) const CONSUMER_IDLE_LIMIT: u32 = 2;
+
+/// Claims as many idle entries of `stream` as there are free slots (waiting
+/// for one), and starts them; `Some(true)` when the claim came back full
+/// (there may be more), `None` when the worker is stopping.
+async fn reclaim_round(
+    rt: &Arc<Runtime>,
+    stream: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<bool> {
+    let first = next_permit(rt, &mut Vec::new(), stop).await?;
+    let mut permits = vec![first];
+    while permits.len() < MAX_BATCH {
+        match Arc::clone(&rt.slots).try_acquire_owned() {
+            Ok(permit) => permits.push(permit),
+            Err(_) => break,
+        }
+    }
+    let count = permits.len();
+    let claimed = rt
+        .store
+        .claim_idle(
+            stream,
+            &rt.settings.group,
+            &rt.settings.consumer,
+            rt.visibility,
+            count,
+        )
+        .await;
+    let (entries, deleted) = match claimed {
+        Ok(claimed) => claimed,
+        Err(error) if error.code() == Some("NOGROUP") => return Some(false),
+        Err(error) => {
+            tracing::warn!(%error, %stream, "cannot claim idle entries");
+            return Some(false);
+        }
+    };
+    let full = entries.len() + deleted.len() >= count;
+    for id in deleted {
+        // The entry left the stream while pending: an event was lost.
+        tracing::error!(%stream, %id, "a pending entry was deleted from the stream before it was handled; the event is lost");
+        metrics::counter!(crate::metrics::EVENTS_LOST, "stream" => stream.to_owned()).increment(1);
+    }
+    let mut entries = entries.into_iter();
+    while let Some((entry, deliveries)) = entries.next() {
+        let Some(permit) = next_permit(rt, &mut permits, stop).await else {
+            // Stopping: hand back what was claimed but not started, so
+            // another worker claims it at once.
+            let unstarted = std::iter::once(entry)
+                .chain(entries.map(|(entry, _)| entry))
+                .collect();
+            release(rt, unstarted).await;
+            return None;
+        };
+        tracing::info!(%stream, id = %entry.id, deliveries, "claimed an idle entry");
+        rt.spawn_run(entry, deliveries, permit);
+    }
+    Some(full)
 }
 
 /// Moves due retries into the group's due streams; wakes for the next due
