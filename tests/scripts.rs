@@ -38,9 +38,10 @@ fn only_the_lease_holder_can_renew_complete_schedule_or_bury() {
     assert_eq!(lease(c, "B", ""), ["busy"]);
     assert_eq!(
         lease(c, "A", ""),
-        ["busy"],
-        "a lease is never taken twice, even by the same token"
+        ["ok"],
+        "a lease sent again by its own token (the reply was lost) is still that token's"
     );
+    assert_eq!(lease(c, "B", ""), ["busy"]);
 
     let renewed: i64 = eval(c, script::RENEW, &[KEY], &["B", "60000"]);
     assert_eq!(renewed, 0);
@@ -49,9 +50,14 @@ fn only_the_lease_holder_can_renew_complete_schedule_or_bury() {
     assert_eq!(get(c, KEY).as_deref(), Some("lease:A"));
 
     let record = ["handler", "h", "attempt", "2"];
-    let mut schedule_args = vec!["B", "1000", "src/h/e1", "retry:2", "600000"];
+    let mut schedule_args = vec!["B", "1000", "src/h/e1", "retry:2", "600000", "60000"];
     schedule_args.extend(record);
-    let keys = [KEY, "webhook:{q}:retry:g", "webhook:{q}:retry:g:src/h/e1"];
+    let keys = [
+        KEY,
+        "webhook:{q}:retry:g",
+        "webhook:{q}:retry:g:src/h/e1",
+        "webhook:{q}:receipt:g:src/h/e1",
+    ];
     let scheduled: i64 = eval(c, script::SCHEDULE, &keys, &schedule_args);
     assert_eq!(scheduled, 0);
     let zcard: i64 = redis::cmd("ZCARD")
@@ -103,6 +109,152 @@ fn leases_and_completions_in_one_call_are_checked_one_by_one() {
     assert_eq!(replies, ["ok", "ok", "busy"]);
     let completed: Vec<i64> = eval(c, script::COMPLETE, &keys[..2], &["600000", "T1", "wrong"]);
     assert_eq!(completed, [1, 0]);
+}
+
+fn xlen(c: &mut redis::Connection, key: &str) -> i64 {
+    redis::cmd("XLEN").arg(key).query(c).unwrap()
+}
+
+#[test]
+fn every_settling_script_run_again_by_its_token_answers_as_the_first_run() {
+    let redis = RedisServer::start();
+    let c = &mut redis.connection();
+    let lease = |c: &mut redis::Connection, key: &str, token: &str, carried: &str| -> Vec<String> {
+        eval(c, script::LEASE, &[key], &["60000", token, carried])
+    };
+
+    // Lease, then success.
+    let done = "webhook:{q}:done:g:src/h/done";
+    assert_eq!(lease(c, done, "A", ""), ["ok"]);
+    assert_eq!(lease(c, done, "A", ""), ["ok"]);
+    for _ in 0..2 {
+        let completed: Vec<i64> = eval(c, script::COMPLETE, &[done], &["600000", "A"]);
+        assert_eq!(completed, [1], "a success sent twice is a success twice");
+    }
+    let other: Vec<i64> = eval(c, script::COMPLETE, &[done], &["600000", "B"]);
+    assert_eq!(other, [0], "another token did not complete it");
+    assert_eq!(lease(c, done, "A", ""), ["done"]);
+    assert_eq!(lease(c, done, "B", ""), ["done"]);
+    let renewed: i64 = eval(c, script::RENEW, &[done], &["A", "60000"]);
+    assert_eq!(renewed, 0, "a done marker is not a lease");
+
+    // Lease, then a retry: written once, answered twice.
+    let retried = "webhook:{q}:done:g:src/h/retried";
+    let keys = [
+        retried,
+        "webhook:{q}:retry:g",
+        "webhook:{q}:retry:g:src/h/retried",
+        "webhook:{q}:receipt:g:src/h/retried",
+    ];
+    assert_eq!(lease(c, retried, "A", ""), ["ok"]);
+    let args = [
+        "A",
+        "1000",
+        "src/h/retried",
+        "retry:2",
+        "600000",
+        "60000",
+        "handler",
+        "h",
+        "attempt",
+        "2",
+    ];
+    for _ in 0..2 {
+        let scheduled: i64 = eval(c, script::SCHEDULE, &keys, &args);
+        assert_eq!(scheduled, 1);
+    }
+    let zcard = |c: &mut redis::Connection| -> i64 {
+        redis::cmd("ZCARD")
+            .arg("webhook:{q}:retry:g")
+            .query(c)
+            .unwrap()
+    };
+    assert_eq!(zcard(c), 1);
+    // Only the retry it carries may lease it; the original finds it scheduled.
+    assert_eq!(lease(c, retried, "B", ""), ["scheduled"]);
+    assert_eq!(lease(c, retried, "B", "retry:1"), ["scheduled"]);
+    // The retry comes due and runs (leased by another token) before the
+    // lost reply's second run arrives: still answered 1, nothing re-written.
+    let _: Vec<i64> = eval(
+        c,
+        script::PROMOTE,
+        &["webhook:{q}:retry:g", "webhook:{q}:due:g"],
+        &["2000", "10", "webhook:{q}:retry:g:"],
+    );
+    assert_eq!(lease(c, retried, "B", "retry:2"), ["ok"]);
+    let scheduled: i64 = eval(c, script::SCHEDULE, &keys, &args);
+    assert_eq!(scheduled, 1);
+    assert_eq!(
+        zcard(c),
+        0,
+        "a second run of a schedule re-scheduled the retry"
+    );
+    assert_eq!(get(c, retried).as_deref(), Some("lease:B"));
+    // Another token's schedule is still refused.
+    let mut other = args;
+    other[0] = "C";
+    let scheduled: i64 = eval(c, script::SCHEDULE, &keys, &other);
+    assert_eq!(scheduled, 0);
+
+    // Lease, then a dead letter: written once, answered twice.
+    let buried = "webhook:{q}:done:g:src/h/buried";
+    assert_eq!(lease(c, buried, "A", ""), ["ok"]);
+    for _ in 0..2 {
+        let written: i64 = eval(
+            c,
+            script::BURY,
+            &[buried, "webhook:{q}:dead"],
+            &["A", "600000", "reason", "rejected"],
+        );
+        assert_eq!(written, 1);
+    }
+    assert_eq!(xlen(c, "webhook:{q}:dead"), 1);
+    assert_eq!(lease(c, buried, "B", ""), ["dead"]);
+
+    // A whole entry dead-lettered: once, and only by the consumer it is
+    // pending for.
+    let _: String = redis::cmd("XADD")
+        .arg("s")
+        .arg("*")
+        .arg("v")
+        .arg("9")
+        .query(c)
+        .unwrap();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("s")
+        .arg("g")
+        .arg("0")
+        .query(c)
+        .unwrap();
+    let id = read(c, "g", 1).remove(0);
+    let dead = |c: &mut redis::Connection, consumer: &str| -> i64 {
+        eval(
+            c,
+            script::DEAD,
+            &["webhook:{q}:dead", "s"],
+            &["g", &id, "0", consumer, "reason", "undecodable"],
+        )
+    };
+    assert_eq!(dead(c, "someone-else"), 0, "not pending for that consumer");
+    assert_eq!(xlen(c, "webhook:{q}:dead"), 1);
+    assert_eq!(dead(c, "c"), 1);
+    assert_eq!(dead(c, "c"), 0, "settled already: nothing written twice");
+    assert_eq!(xlen(c, "webhook:{q}:dead"), 2);
+}
+
+#[test]
+fn markers_written_before_they_carried_tokens_still_read_the_same() {
+    let redis = RedisServer::start();
+    let c = &mut redis.connection();
+    let lease = |c: &mut redis::Connection, value: &str, carried: &str| -> Vec<String> {
+        let _: () = redis::cmd("SET").arg(KEY).arg(value).query(c).unwrap();
+        eval(c, script::LEASE, &[KEY], &["60000", "T", carried])
+    };
+    assert_eq!(lease(c, "done", ""), ["done"]);
+    assert_eq!(lease(c, "dead", ""), ["dead"]);
+    assert_eq!(lease(c, "retry:3", ""), ["scheduled"]);
+    assert_eq!(lease(c, "retry:3", "retry:3"), ["ok"]);
 }
 
 fn ids(c: &mut redis::Connection) -> Vec<String> {
@@ -217,4 +369,52 @@ fn trimming_keeps_everything_a_lagging_group_still_needs() {
         trim(c);
     }
     assert_eq!(ids(c), all[9..]);
+}
+
+#[test]
+fn pruning_removes_only_idle_consumers_that_own_nothing_and_never_the_caller() {
+    let redis = RedisServer::start();
+    let c = &mut redis.connection();
+    let _: String = redis::cmd("XADD")
+        .arg("s")
+        .arg("*")
+        .arg("v")
+        .arg("1")
+        .query(c)
+        .unwrap();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("s")
+        .arg("g")
+        .arg("0")
+        .query(c)
+        .unwrap();
+    // `c` owns the entry; `idle` and `me` own nothing.
+    assert_eq!(read(c, "g", 1).len(), 1);
+    for name in ["idle", "me"] {
+        let _: i64 = redis::cmd("XGROUP")
+            .arg("CREATECONSUMER")
+            .arg("s")
+            .arg("g")
+            .arg(name)
+            .query(c)
+            .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let removed: i64 = eval(c, script::PRUNE, &["s"], &["g", "10", "me"]);
+    assert_eq!(removed, 1);
+    let consumers: Vec<std::collections::HashMap<String, Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg("s")
+        .arg("g")
+        .query(c)
+        .unwrap();
+    let mut names: Vec<String> = consumers
+        .into_iter()
+        .map(|info| redis::from_redis_value(info["name"].clone()).unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["c", "me"]);
+    let removed: i64 = eval(c, script::PRUNE, &["s"], &["g", "600000", "me"]);
+    assert_eq!(removed, 0, "nothing is idle that long");
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod proxy;
 pub mod redis_server;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

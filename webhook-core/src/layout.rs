@@ -85,7 +85,8 @@ pub mod reason {
 /// |---|---|---|
 /// | `webhook:{q}:events` | stream | verified events (the [`field`]s) |
 /// | `webhook:{q}:seen:<source>:<event id>` | string, TTL | ingest dedupe: the stream id of the stored event |
-/// | `webhook:{q}:done:<group>:<idempotency key>` | string, TTL | `lease:<token>` while a worker runs the handler, `retry:<attempt>` while a retry is scheduled, `done` after it succeeded, `dead` after it was dead-lettered |
+/// | `webhook:{q}:done:<group>:<idempotency key>` | string, TTL | `lease:<token>` while a worker runs the handler, `retry:<attempt>` while a retry is scheduled, `done:<token>` after it succeeded, `dead:<token>` after it was dead-lettered; the token is the run's that settled it, so a script sent again after its reply was lost answers as it did the first time (`done` and `dead` without a token read the same) |
+/// | `webhook:{q}:receipt:<group>:<idempotency key>` | string, short TTL | the token of the run that scheduled the handler's latest retry, so that run's schedule sent again after its reply was lost is recognised once the retry has moved on |
 /// | `webhook:{q}:retry:<group>` | sorted set | retry ids scored by due time (Unix ms) |
 /// | `webhook:{q}:retry:<group>:<retry id>` | hash | the retry: envelope fields plus [`extra`] fields |
 /// | `webhook:{q}:due:<group>` | stream | retries that came due, read by that group only |
@@ -105,6 +106,12 @@ pub mod key {
     /// `idempotency_key` is `<source>/<handler>/<event id>`.
     pub fn done(queue: &str, group: &str, idempotency_key: &str) -> String {
         format!("webhook:{{{queue}}}:done:{group}:{idempotency_key}")
+    }
+
+    /// The short-lived receipt of the latest retry scheduled for one handler
+    /// and event in one group: the token of the run that scheduled it.
+    pub fn receipt(queue: &str, group: &str, idempotency_key: &str) -> String {
+        format!("webhook:{{{queue}}}:receipt:{group}:{idempotency_key}")
     }
 
     /// The sorted set of a group's scheduled retries.
@@ -141,19 +148,23 @@ pub mod script {
     /// `{"duplicate", stream id of the first}` or `{"full"}`.
     pub const INGEST: &str = include_str!("scripts/ingest.lua");
     /// Takes the leases of handlers for events, many in one call: per key
-    /// `ok`, `done`, `dead`, `scheduled` or `busy`.
+    /// `ok`, `done`, `dead`, `scheduled` or `busy`. A lease the same token
+    /// already holds answers `ok` again.
     pub const LEASE: &str = include_str!("scripts/lease.lua");
     /// Extends a lease still held with the token: `1`, else `0`.
     pub const RENEW: &str = include_str!("scripts/renew.lua");
     /// Marks handlers done for events where the lease is still held, many in
-    /// one call: per key `1`/`0`.
+    /// one call: per key `1`/`0`; `1` again when that token already did.
     pub const COMPLETE: &str = include_str!("scripts/complete.lua");
-    /// Records a retry and marks the handler `retry:<attempt>`, if the lease
-    /// is still held: `1`/`0`.
+    /// Records a retry, marks the handler `retry:<attempt>` and leaves a
+    /// receipt, if the lease is still held: `1`/`0`; `1`, writing nothing,
+    /// when the receipt says that token already did.
     pub const SCHEDULE: &str = include_str!("scripts/schedule.lua");
-    /// Writes a dead letter and marks the handler dead, if the lease is still held: `1`/`0`.
+    /// Writes a dead letter and marks the handler `dead:<token>`, if the lease
+    /// is still held: `1`/`0`; `1`, writing nothing, when that token already did.
     pub const BURY: &str = include_str!("scripts/bury.lua");
-    /// Dead-letters a whole entry and acknowledges it, in one step.
+    /// Dead-letters a whole entry and acknowledges it, in one step, while it
+    /// is pending for the calling consumer: `1`, else `0` (nothing written).
     pub const DEAD: &str = include_str!("scripts/dead.lua");
     /// Puts a dead letter back in its group's due stream for its handler and
     /// removes it from the dead letters, atomically: `1` replayed, `0`
@@ -162,6 +173,9 @@ pub mod script {
     pub const REPLAY: &str = include_str!("scripts/replay.lua");
     /// Moves due retries into the group's due stream: `{moved, next due ms or -1}`.
     pub const PROMOTE: &str = include_str!("scripts/promote.lua");
+    /// Removes a group's consumers that own nothing and were idle longer than
+    /// a threshold, never the caller's: the number removed.
+    pub const PRUNE: &str = include_str!("scripts/prune.lua");
     /// Trims a stream below what every consumer group still needs.
     pub const TRIM: &str = include_str!("scripts/trim.lua");
 }
@@ -176,6 +190,7 @@ mod tests {
             key::events("payments"),
             key::seen("payments", "stripe", "evt_1"),
             key::done("payments", "workers", "stripe/h/evt_1"),
+            key::receipt("payments", "workers", "stripe/h/evt_1"),
             key::retries("payments", "workers"),
             key::retry_record_prefix("payments", "workers"),
             key::due("payments", "workers"),

@@ -25,7 +25,8 @@ if not found then
 end
 if ARGV[3] == '1' then
   local marker = redis.call('GET', KEYS[3])
-  if marker == 'done' then
+  -- 'done:<token>', or 'done' as older workers wrote it
+  if marker == 'done' or (marker and string.sub(marker, 1, 5) == 'done:') then
     redis.call('XDEL', KEYS[1], ARGV[1])
     return 2
   end

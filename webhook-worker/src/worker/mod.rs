@@ -27,6 +27,7 @@
 //! keyed by its [`IdempotencyKey`](webhook_core::handler::IdempotencyKey).
 
 mod process;
+mod reply;
 mod settings;
 mod store;
 mod tasks;
@@ -127,9 +128,12 @@ impl Worker {
         WorkerBuilder::default()
     }
 
-    /// Runs until `shutdown` completes, then stops reading, lets handler
-    /// runs in flight finish for up to the shutdown timeout, and returns;
-    /// anything unfinished stays pending for other workers to claim.
+    /// Runs until `shutdown` completes, then stops reading and claiming,
+    /// starts nothing new, hands back entries read or claimed but not
+    /// started, lets handler runs in flight finish until the shutdown
+    /// timeout (one deadline for the whole stop), aborts those still going,
+    /// and returns; anything unfinished stays pending for other workers to
+    /// claim.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
         // An evicting Redis deletes events and done markers: refuse it (the
         // check logs warnings and why it refuses).
@@ -205,22 +209,38 @@ impl Worker {
             loops.push(tokio::spawn(tasks::gauge_loop(Arc::clone(&rt), stop_rx)));
         }
         shutdown.await;
+        // One deadline over the whole stop: loops, runs in flight and the
+        // last acknowledgements.
+        let deadline = tokio::time::Instant::now() + rt.settings.shutdown_timeout;
         tracing::info!("worker stopping: no new reads; waiting for runs in flight");
         let _ = stop_tx.send(true);
-        for task in loops {
-            let _ = task.await;
+        let aborts: Vec<_> = loops.iter().map(|task| task.abort_handle()).collect();
+        let joined = futures_util::future::join_all(loops);
+        if tokio::time::timeout_at(deadline, joined).await.is_err() {
+            // A loop still handing entries back: they stay pending, and are
+            // claimed after the visibility timeout.
+            aborts.iter().for_each(tokio::task::AbortHandle::abort);
         }
         let all = u32::try_from(rt.settings.concurrency).unwrap_or(u32::MAX);
-        match tokio::time::timeout(rt.settings.shutdown_timeout, rt.slots.acquire_many(all)).await {
+        match tokio::time::timeout_at(deadline, rt.slots.acquire_many(all)).await {
             Ok(_) => tracing::info!("worker stopped; every run finished"),
-            Err(_) => tracing::warn!(
-                "worker stopped with runs still in flight after the shutdown timeout; their entries stay pending and other workers will claim them"
-            ),
+            Err(_) => {
+                // Abandoned runs must not keep heartbeating (an embedded
+                // worker's process goes on): their entries go idle and
+                // other workers claim them after the visibility timeout.
+                rt.runs
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .abort_all();
+                tracing::warn!(
+                    "worker stopped with runs still in flight after the shutdown timeout; they were abandoned, their entries stay pending and other workers will claim them"
+                );
+            }
         }
-        // Send the acknowledgements still queued before returning.
+        // Send the acknowledgements still queued, within what is left.
         let (flushed, done) = tokio::sync::oneshot::channel();
         if rt.acks.send(tasks::AckMessage::Flush(flushed)).is_ok() {
-            let _ = tokio::time::timeout(rt.settings.redis_timeout, done).await;
+            let _ = tokio::time::timeout_at(deadline, done).await;
         }
         acker.abort();
         settler.abort();
@@ -464,6 +484,7 @@ impl Worker {
             tokens: AtomicU64::new(0),
             nonce: webhook_core::Envelope::generate_id(),
             retry_scheduled: Notify::new(),
+            runs: std::sync::Mutex::new(tokio::task::JoinSet::new()),
             acks,
             settles,
         })
@@ -482,6 +503,8 @@ pub(crate) struct Runtime {
     tokens: AtomicU64,
     nonce: String,
     pub(crate) retry_scheduled: Notify,
+    /// The handler runs in flight (an entry's runs each).
+    runs: std::sync::Mutex<tokio::task::JoinSet<()>>,
     acks: tokio::sync::mpsc::UnboundedSender<tasks::AckMessage>,
     settles: tokio::sync::mpsc::UnboundedSender<tasks::Settle>,
 }
@@ -548,6 +571,28 @@ impl Runtime {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.settles.send(request(reply)).ok()?;
         answer.await.ok().flatten()
+    }
+
+    /// Starts handling `entry` in its concurrency slot; the run is tracked,
+    /// so shutdown can abort it after the deadline.
+    pub(crate) fn spawn_run(
+        self: &Arc<Self>,
+        entry: store::Entry,
+        deliveries: u64,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let rt = Arc::clone(self);
+        let mut runs = self
+            .runs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Forget the runs that finished, so the set stays as small as the
+        // runs in flight.
+        while runs.try_join_next().is_some() {}
+        runs.spawn(async move {
+            process::process(rt, entry, deliveries).await;
+            drop(permit);
+        });
     }
 
     /// A lease token unique to this run of this worker.

@@ -41,6 +41,19 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
         );
         return dead_letter_entry(rt, &queue, kind, &entry, "poison", ALL_HANDLERS, &error).await;
     }
+    if let Some(problem) = &entry.malformed {
+        let error = format!("the entry cannot be read: {problem}");
+        return dead_letter_entry(
+            rt,
+            &queue,
+            kind,
+            &entry,
+            "undecodable",
+            ALL_HANDLERS,
+            &error,
+        )
+        .await;
+    }
     let envelope = match Envelope::decode(entry.fields.iter().map(|(k, v)| (k.as_str(), v.clone())))
     {
         Ok(envelope) => Arc::new(envelope),
@@ -384,15 +397,27 @@ async fn dead_letter_entry(
         .map(|(name, value)| (name.as_str(), &value[..]))
         .collect();
     record.extend(original);
-    tracing::error!(stream = %entry.stream, id = %entry.id, reason, %error, "entry dead-lettered");
-    metrics::counter!(crate::metrics::DEAD_LETTERS_TOTAL, "queue" => queue.to_owned(), "reason" => reason.to_owned())
-        .increment(1);
-    if let Err(error) = rt
+    match rt
         .store
-        .dead_letter_entry(queue, entry, &rt.settings.group, kind == Kind::Due, &record)
+        .dead_letter_entry(
+            queue,
+            entry,
+            &rt.settings.group,
+            &rt.settings.consumer,
+            kind == Kind::Due,
+            &record,
+        )
         .await
     {
-        tracing::warn!(%error, "cannot dead-letter the entry; it stays pending");
+        Ok(true) => {
+            tracing::error!(stream = %entry.stream, id = %entry.id, reason, %error, "entry dead-lettered");
+            metrics::counter!(crate::metrics::DEAD_LETTERS_TOTAL, "queue" => queue.to_owned(), "reason" => reason.to_owned())
+                .increment(1);
+        }
+        Ok(false) => {
+            tracing::warn!(stream = %entry.stream, id = %entry.id, "the entry was claimed by another worker or settled meanwhile; not dead-lettered here");
+        }
+        Err(error) => tracing::warn!(%error, "cannot dead-letter the entry; it stays pending"),
     }
 }
 

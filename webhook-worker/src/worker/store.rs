@@ -4,16 +4,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::streams::{StreamClaimReply, StreamId, StreamReadReply};
 use redis::{AsyncConnectionConfig, Script, Value};
 use webhook_core::layout::{key, script};
 
-/// One stream entry as read: its stream, id and fields.
+use super::reply;
+
+/// One stream entry as read: its stream, id and fields in stored order.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) stream: String,
     pub(crate) id: String,
     pub(crate) fields: Vec<(String, Bytes)>,
+    /// Why some field could not be read (a name that is not UTF-8, a value
+    /// that is not a string); such an entry is dead-lettered as
+    /// `undecodable`, with the readable fields.
+    pub(crate) malformed: Option<String>,
 }
 
 /// What a lease attempt found.
@@ -39,6 +44,7 @@ pub(crate) struct Store {
     bury: Script,
     dead: Script,
     promote: Script,
+    prune: Script,
     trim: Script,
 }
 
@@ -68,18 +74,26 @@ impl Store {
             bury: Script::new(script::BURY),
             dead: Script::new(script::DEAD),
             promote: Script::new(script::PROMOTE),
+            prune: Script::new(script::PRUNE),
             trim: Script::new(script::TRIM),
         })
     }
 
+    /// Runs a script, again after an I/O error or a timeout (see
+    /// [`retried`]): each script answers a second run with the same token
+    /// as it answered the first, so a reply lost on the wire neither stalls
+    /// the work nor makes it look taken over.
     async fn run<T: redis::FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T> {
-        let mut connection = self.connection.clone();
-        tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
-            .await
-            .map_err(|_| timeout_error(self.timeout))?
+        retried(|| async {
+            let mut connection = self.connection.clone();
+            tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
+                .await
+                .map_err(|_| timeout_error(self.timeout))?
+        })
+        .await
     }
 
     async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T> {
@@ -149,16 +163,21 @@ impl Store {
         record: &[(&str, &[u8])],
     ) -> Result<bool> {
         let record_key = format!("{}{retry_id}", key::retry_record_prefix(queue, group));
+        // The receipt outlives every resend of this call (three tries, each
+        // within the timeout), and no more.
+        let receipt_ttl = self.timeout * 3 + Duration::from_secs(1);
         let mut invocation = self.schedule.prepare_invoke();
         invocation
             .key(done_key)
             .key(key::retries(queue, group))
             .key(record_key)
+            .key(key::receipt(queue, group, retry_id))
             .arg(token)
             .arg(due_ms)
             .arg(retry_id)
             .arg(marker)
-            .arg(millis(marker_ttl));
+            .arg(millis(marker_ttl))
+            .arg(millis(receipt_ttl));
         for (field, value) in record {
             invocation.arg(*field).arg(*value);
         }
@@ -186,26 +205,30 @@ impl Store {
         self.run(&invocation).await
     }
 
-    /// Dead-letters a whole entry and acknowledges it, atomically.
+    /// Dead-letters a whole entry and acknowledges it, atomically, while
+    /// it is still pending for `consumer`; `false` when it no longer is
+    /// (settled already, or claimed by another worker).
     pub(crate) async fn dead_letter_entry(
         &self,
         queue: &str,
         entry: &Entry,
         group: &str,
+        consumer: &str,
         delete: bool,
         record: &[(&str, &[u8])],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut invocation = self.dead.prepare_invoke();
         invocation
             .key(key::dead(queue))
             .key(&entry.stream)
             .arg(group)
             .arg(&entry.id)
-            .arg(if delete { "1" } else { "0" });
+            .arg(if delete { "1" } else { "0" })
+            .arg(consumer);
         for (field, value) in record {
             invocation.arg(*field).arg(*value);
         }
-        self.run::<i64>(&invocation).await.map(|_| ())
+        self.run(&invocation).await
     }
 
     /// Acknowledges entries of a stream; due-stream entries are also deleted,
@@ -222,10 +245,13 @@ impl Store {
         if delete {
             pipe.cmd("XDEL").arg(stream).arg(ids).ignore();
         }
-        let mut connection = self.connection.clone();
-        tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut connection))
-            .await
-            .map_err(|_| timeout_error(self.timeout))?
+        retried(|| async {
+            let mut connection = self.connection.clone();
+            tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut connection))
+                .await
+                .map_err(|_| timeout_error(self.timeout))?
+        })
+        .await
     }
 
     /// Resets an entry's idle time, so no other worker claims it while a
@@ -296,6 +322,25 @@ impl Store {
         .await
     }
 
+    /// Removes the group's consumers on `stream` that own no entry and were
+    /// idle longer than `idle`, never `consumer`; the number removed.
+    pub(crate) async fn prune_consumers(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        idle: Duration,
+    ) -> Result<u64> {
+        self.run(
+            self.prune
+                .key(stream)
+                .arg(group)
+                .arg(millis(idle))
+                .arg(consumer),
+        )
+        .await
+    }
+
     pub(crate) async fn trim(&self, stream: &str, now_ms: u64, retention: Duration) -> Result<u64> {
         self.run(
             self.trim
@@ -359,7 +404,7 @@ impl Store {
         }
         let ids: Vec<&str> = idle.iter().map(|(id, ..)| id.as_str()).collect();
         // Only entries still idle move: another worker may have claimed some.
-        let claimed: StreamClaimReply = self
+        let claimed: Value = self
             .query(
                 redis::cmd("XCLAIM")
                     .arg(stream)
@@ -369,9 +414,10 @@ impl Store {
                     .arg(&ids),
             )
             .await?;
+        let claimed = reply::entries_reply(stream, claimed)?;
         let mut missing = Vec::new();
         for (id, ..) in &idle {
-            if !claimed.ids.iter().any(|entry| entry.id == *id) {
+            if !claimed.iter().any(|entry| entry.id == *id) {
                 let exists: Vec<Value> = self
                     .query(redis::cmd("XRANGE").arg(stream).arg(id).arg(id))
                     .await?;
@@ -381,14 +427,13 @@ impl Store {
             }
         }
         let entries = claimed
-            .ids
             .into_iter()
             .map(|entry| {
                 let deliveries = idle
                     .iter()
                     .find(|(id, ..)| *id == entry.id)
                     .map_or(1, |(.., deliveries)| deliveries + 1);
-                (to_entry(stream, entry), deliveries)
+                (entry, deliveries)
             })
             .collect();
         Ok((entries, missing))
@@ -448,24 +493,9 @@ impl Reader {
         for _ in streams {
             command.arg(">");
         }
-        let reply: std::result::Result<Option<StreamReadReply>, _> =
-            command.query_async(connection).await;
+        let reply: std::result::Result<Value, _> = command.query_async(connection).await;
         match reply {
-            Ok(reply) => Ok(reply
-                .map(|reply| {
-                    reply
-                        .keys
-                        .into_iter()
-                        .flat_map(|stream| {
-                            let name = stream.key;
-                            stream
-                                .ids
-                                .into_iter()
-                                .map(move |entry| to_entry(&name, entry))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()),
+            Ok(reply) => reply::read_reply(reply),
             Err(error) => {
                 // Anything but a server's answer (NOGROUP, say) may have left
                 // the connection unusable: start a new one next time.
@@ -478,24 +508,28 @@ impl Reader {
     }
 }
 
-fn to_entry(stream: &str, entry: StreamId) -> Entry {
-    let fields = entry
-        .map
-        .into_iter()
-        .map(|(name, value)| {
-            let bytes = match value {
-                Value::BulkString(bytes) => Bytes::from(bytes),
-                Value::SimpleString(text) => Bytes::from(text.into_bytes()),
-                Value::Int(n) => Bytes::from(n.to_string().into_bytes()),
-                _ => Bytes::new(),
-            };
-            (name, bytes)
-        })
-        .collect();
-    Entry {
-        stream: stream.to_owned(),
-        id: entry.id,
-        fields,
+/// Runs a Redis call up to three times, 100 ms apart, when it fails without
+/// a server's answer (an I/O error, a timeout): a blip must not make a
+/// handler that succeeded run again, or an acknowledgement go missing. The
+/// call may have taken effect with only its reply lost, so only idempotent
+/// calls come here: the scripts, which answer a second run by the same
+/// token as the first, and `XACK`/`XDEL`.
+async fn retried<T, F: std::future::Future<Output = Result<T>>>(
+    mut call: impl FnMut() -> F,
+) -> Result<T> {
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(error)
+                if attempt < 3
+                    && error.code().is_none()
+                    && !matches!(error.retry_method(), redis::RetryMethod::NoRetry) =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            result => return result,
+        }
     }
 }
 

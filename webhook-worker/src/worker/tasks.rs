@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use webhook_core::layout::key;
 
 use super::Runtime;
-use super::process::{now_ms, process};
+use super::process::now_ms;
 use super::store::{Lease, Reader, Store};
 
 /// The most entries one read asks for.
@@ -58,21 +58,18 @@ pub(crate) async fn read_loop(
             }
             Ok(entries) => {
                 failures = 0;
-                for entry in entries {
-                    // Every entry read is handled; one beyond the free slots
-                    // waits for one (it is already delivered to us).
-                    let permit = match permits.pop() {
-                        Some(permit) => permit,
-                        None => match Arc::clone(&rt.slots).acquire_owned().await {
-                            Ok(permit) => permit,
-                            Err(_) => return,
-                        },
-                    };
-                    let rt = Arc::clone(&rt);
-                    tokio::spawn(async move {
-                        process(rt, entry, 1).await;
-                        drop(permit);
-                    });
+                // Every entry read is handled; one beyond the free slots
+                // waits for one (it is already delivered to us), unless the
+                // worker stops first: then it and the rest are handed back.
+                let mut entries = entries.into_iter();
+                while let Some(entry) = entries.next() {
+                    match next_permit(&rt, &mut permits, &mut stop).await {
+                        Some(permit) => rt.spawn_run(entry, 1, permit),
+                        None => {
+                            release(&rt, std::iter::once(entry).chain(entries).collect()).await;
+                            return;
+                        }
+                    }
                 }
             }
             Err(error) if error.code() == Some("NOGROUP") => {
@@ -100,6 +97,26 @@ pub(crate) async fn read_loop(
     }
 }
 
+/// A concurrency slot for the next entry: one already taken, else the next
+/// one freed; `None` once the worker is stopping, so nothing new starts
+/// after the signal.
+async fn next_permit(
+    rt: &Arc<Runtime>,
+    taken: &mut Vec<OwnedSemaphorePermit>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<OwnedSemaphorePermit> {
+    if *stop.borrow() {
+        return None;
+    }
+    if let Some(permit) = taken.pop() {
+        return Some(permit);
+    }
+    tokio::select! {
+        permit = Arc::clone(&rt.slots).acquire_owned() => permit.ok(),
+        _ = stop.changed() => None,
+    }
+}
+
 /// Makes entries this worker read but will not start claimable by others
 /// right away, instead of after the visibility timeout.
 async fn release(rt: &Runtime, entries: Vec<super::store::Entry>) {
@@ -121,7 +138,12 @@ async fn release(rt: &Runtime, entries: Vec<super::store::Entry>) {
 }
 
 /// Claims entries that another worker left idle past the visibility
-/// timeout (it crashed, or hangs) and handles them here.
+/// timeout (it crashed, or hangs) and handles them here. Every
+/// visibility/4 (at least 500 ms) it claims as many as it has free slots
+/// for, and comes back at once while a claim came back full, so a crashed
+/// worker's backlog is taken in one period, not one batch per period. Then
+/// it removes the group's consumers that own nothing and were idle longer
+/// than [`CONSUMER_IDLE_LIMIT`] visibility timeouts.
 pub(crate) async fn reclaim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     let streams = rt.streams();
     let every = (rt.visibility / 4).max(Duration::from_millis(500));
@@ -130,45 +152,100 @@ pub(crate) async fn reclaim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<boo
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
+        let mut more = true;
+        while more {
+            more = false;
+            for stream in &streams {
+                match reclaim_round(&rt, stream, &mut stop).await {
+                    Some(full) => more |= full,
+                    None => return,
+                }
+            }
+        }
         for stream in &streams {
-            let claimed = rt
+            match rt
                 .store
-                .claim_idle(
+                .prune_consumers(
                     stream,
                     &rt.settings.group,
                     &rt.settings.consumer,
-                    rt.visibility,
-                    64,
+                    rt.visibility * CONSUMER_IDLE_LIMIT,
                 )
-                .await;
-            let (entries, deleted) = match claimed {
-                Ok(claimed) => claimed,
-                Err(error) if error.code() == Some("NOGROUP") => continue,
-                Err(error) => {
-                    tracing::warn!(%error, %stream, "cannot claim idle entries");
-                    continue;
+                .await
+            {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!(%stream, removed, "removed consumers that own nothing and were long idle")
                 }
-            };
-            for id in deleted {
-                // The entry left the stream while pending: an event was lost.
-                tracing::error!(%stream, %id, "a pending entry was deleted from the stream before it was handled; the event is lost");
-                metrics::counter!(crate::metrics::EVENTS_LOST, "stream" => stream.clone())
-                    .increment(1);
-            }
-            for (entry, deliveries) in entries {
-                let permit = tokio::select! {
-                    permit = Arc::clone(&rt.slots).acquire_owned() => match permit { Ok(permit) => permit, Err(_) => return },
-                    _ = stop.changed() => return,
-                };
-                tracing::info!(%stream, id = %entry.id, deliveries, "claimed an idle entry");
-                let rt = Arc::clone(&rt);
-                tokio::spawn(async move {
-                    process(rt, entry, deliveries).await;
-                    drop(permit);
-                });
+                Err(error) if error.code() == Some("NOGROUP") => {}
+                Err(error) => tracing::warn!(%error, %stream, "cannot remove idle consumers"),
             }
         }
     }
+}
+
+/// Consumers owning no entry and idle longer than this many visibility
+/// timeouts are removed from the group. A live worker reads at least every
+/// block period (1 s), so it is never that idle; and it is only ever
+/// removed while it owns nothing.
+pub(crate) const CONSUMER_IDLE_LIMIT: u32 = 2;
+
+/// Claims as many idle entries of `stream` as there are free slots (waiting
+/// for one), and starts them; `Some(true)` when the claim came back full
+/// (there may be more), `None` when the worker is stopping.
+async fn reclaim_round(
+    rt: &Arc<Runtime>,
+    stream: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<bool> {
+    let first = next_permit(rt, &mut Vec::new(), stop).await?;
+    let mut permits = vec![first];
+    while permits.len() < MAX_BATCH {
+        match Arc::clone(&rt.slots).try_acquire_owned() {
+            Ok(permit) => permits.push(permit),
+            Err(_) => break,
+        }
+    }
+    let count = permits.len();
+    let claimed = rt
+        .store
+        .claim_idle(
+            stream,
+            &rt.settings.group,
+            &rt.settings.consumer,
+            rt.visibility,
+            count,
+        )
+        .await;
+    let (entries, deleted) = match claimed {
+        Ok(claimed) => claimed,
+        Err(error) if error.code() == Some("NOGROUP") => return Some(false),
+        Err(error) => {
+            tracing::warn!(%error, %stream, "cannot claim idle entries");
+            return Some(false);
+        }
+    };
+    let full = entries.len() + deleted.len() >= count;
+    for id in deleted {
+        // The entry left the stream while pending: an event was lost.
+        tracing::error!(%stream, %id, "a pending entry was deleted from the stream before it was handled; the event is lost");
+        metrics::counter!(crate::metrics::EVENTS_LOST, "stream" => stream.to_owned()).increment(1);
+    }
+    let mut entries = entries.into_iter();
+    while let Some((entry, deliveries)) = entries.next() {
+        let Some(permit) = next_permit(rt, &mut permits, stop).await else {
+            // Stopping: hand back what was claimed but not started, so
+            // another worker claims it at once.
+            let unstarted = std::iter::once(entry)
+                .chain(entries.map(|(entry, _)| entry))
+                .collect();
+            release(rt, unstarted).await;
+            return None;
+        };
+        tracing::info!(%stream, id = %entry.id, deliveries, "claimed an idle entry");
+        rt.spawn_run(entry, deliveries, permit);
+    }
+    Some(full)
 }
 
 /// Moves due retries into the group's due streams; wakes for the next due
@@ -269,7 +346,7 @@ pub(crate) async fn ack_loop(
         }
         for ((stream, delete), ids) in batch {
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            if let Err(error) = retried(|| store.ack(&stream, &group, &ids, delete)).await {
+            if let Err(error) = store.ack(&stream, &group, &ids, delete).await {
                 tracing::warn!(%error, %stream, entries = ids.len(), "cannot acknowledge; those entries will be claimed again and their handlers found done");
             }
         }
@@ -349,7 +426,7 @@ pub(crate) async fn settle_loop(
             async move {
                 let (items, replies): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
                 answer(
-                    retried(|| store.lease_many(&items, lease)).await,
+                    store.lease_many(&items, lease).await,
                     replies,
                     "take leases",
                 );
@@ -360,7 +437,7 @@ pub(crate) async fn settle_loop(
             async move {
                 let (items, replies): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
                 answer(
-                    retried(|| store.complete_many(&items, done_ttl)).await,
+                    store.complete_many(&items, done_ttl).await,
                     replies,
                     "record successes",
                 );
@@ -400,24 +477,6 @@ fn answer<T>(
             for reply in replies {
                 let _ = reply.send(None);
             }
-        }
-    }
-}
-
-/// Runs a Redis call up to three times, 100 ms apart: a blip must not make a
-/// handler that succeeded run again, or an acknowledgement go missing. Every
-/// call retried here is idempotent (a token-checked script, an `XACK`).
-async fn retried<T, F: std::future::Future<Output = redis::RedisResult<T>>>(
-    mut call: impl FnMut() -> F,
-) -> redis::RedisResult<T> {
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(error) if attempt < 3 && error.code().is_none() => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            result => return result,
         }
     }
 }
