@@ -8,7 +8,7 @@ use webhook_core::Envelope;
 use webhook_core::handler::{
     Failure, HandlerContext, IdempotencyKey, Outcome, Registration, Retry, invoke,
 };
-use webhook_core::layout::{extra, key};
+use webhook_core::layout::{extra, key, reason};
 
 use super::Runtime;
 use super::settings::Unhandled;
@@ -39,7 +39,16 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
         let error = format!(
             "delivered {deliveries} times without being settled: a worker crashed or was killed while handling it"
         );
-        return dead_letter_entry(rt, &queue, kind, &entry, "poison", ALL_HANDLERS, &error).await;
+        return dead_letter_entry(
+            rt,
+            &queue,
+            kind,
+            &entry,
+            reason::POISON,
+            ALL_HANDLERS,
+            &error,
+        )
+        .await;
     }
     if let Some(problem) = &entry.malformed {
         let error = format!("the entry cannot be read: {problem}");
@@ -48,7 +57,7 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
             &queue,
             kind,
             &entry,
-            "undecodable",
+            reason::UNDECODABLE,
             ALL_HANDLERS,
             &error,
         )
@@ -63,7 +72,7 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
                 &queue,
                 kind,
                 &entry,
-                "undecodable",
+                reason::UNDECODABLE,
                 ALL_HANDLERS,
                 &error.to_string(),
             )
@@ -94,7 +103,7 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
                     &queue,
                     kind,
                     &entry,
-                    "unknown_handler",
+                    reason::UNKNOWN_HANDLER,
                     name,
                     &error,
                 )
@@ -117,8 +126,16 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
             }
             Unhandled::DeadLetter => {
                 let error = format!("no handler matches event type `{}`", envelope.event_type);
-                dead_letter_entry(rt, &queue, kind, &entry, "no_handler", ALL_HANDLERS, &error)
-                    .await;
+                dead_letter_entry(
+                    rt,
+                    &queue,
+                    kind,
+                    &entry,
+                    reason::NO_HANDLER,
+                    ALL_HANDLERS,
+                    &error,
+                )
+                .await;
             }
         }
         return;
@@ -296,9 +313,9 @@ async fn settle_failure(
         scheduled
     } else {
         let reason = if failure.retry.is_retryable() {
-            "retries_exhausted"
+            reason::RETRIES_EXHAUSTED
         } else {
-            "rejected"
+            reason::REJECTED
         };
         let (attempts, last) = (attempt.to_string(), now.to_string());
         let encoded = envelope.encode();
