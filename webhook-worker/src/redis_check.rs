@@ -192,6 +192,69 @@ pub async fn at_start(client: &redis::Client, timeout: Duration) -> Result<(), R
     }
 }
 
+/// A running worker's re-check: every `every`, checks Redis's settings again
+/// on a connection of `client` (the worker's connections reconnect by
+/// themselves, possibly to a restarted or reconfigured server) and logs
+/// when the server restarted (its run id) or what was found changed. An
+/// evicting policy is logged as an error at every check: the worker keeps
+/// running, since stopping would not bring back what is evicted, but the
+/// operator must set `maxmemory-policy noeviction`. Ends when `stop` changes.
+pub(crate) async fn recheck_loop(
+    client: redis::Client,
+    timeout: Duration,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut last: Option<(Option<String>, String)> = None;
+    let mut conn = None;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let checked = tokio::time::timeout(timeout, async {
+            if conn.is_none() {
+                conn = Some(client.get_multiplexed_async_connection().await?);
+            }
+            let Some(c) = conn.as_mut() else {
+                return Err(Refusal::Timeout(timeout));
+            };
+            let run_id = run_id(c).await?;
+            let warnings = check(c).await?;
+            Ok((run_id, warnings))
+        })
+        .await
+        .unwrap_or(Err(Refusal::Timeout(timeout)));
+        let (run_id, found) = match checked {
+            Ok((run_id, warnings)) => {
+                let found: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+                (run_id, found.join("; "))
+            }
+            Err(refusal @ Refusal::Evicting { .. }) => {
+                tracing::error!(reason = %refusal, "Redis now evicts events: acknowledged events and their dedupe keys can vanish");
+                last = None;
+                continue;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "could not check Redis's settings again");
+                conn = None;
+                continue;
+            }
+        };
+        let changed = last
+            .as_ref()
+            .is_none_or(|(id, seen)| *id != run_id || *seen != found);
+        if changed {
+            if found.is_empty() {
+                tracing::info!(run_id = ?run_id, "Redis checked again (restarted, reconnected or reconfigured): eviction policy and persistence are safe");
+            } else {
+                tracing::warn!(run_id = ?run_id, settings = %found, "Redis checked again (restarted, reconnected or reconfigured): its settings can lose or repeat work");
+            }
+        }
+        last = Some((run_id, found));
+    }
+}
+
 /// Logs each warning at `warn` level.
 pub fn log_warnings(warnings: &[Warning]) {
     for warning in warnings {

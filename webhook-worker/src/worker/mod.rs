@@ -104,6 +104,10 @@ pub enum WorkerError {
         /// What is wrong.
         problem: String,
     },
+    /// Redis is configured to evict keys, which would delete events and
+    /// their dedupe keys; the message names the setting to change.
+    #[error("refusing to run on this Redis: {0}")]
+    UnsafeRedis(crate::redis_check::Refusal),
     /// The Redis URL is unusable.
     #[error("cannot use the Redis URL {url}: {error}")]
     Redis {
@@ -139,16 +143,9 @@ impl Worker {
         // check logs warnings and why it refuses).
         crate::redis_check::at_start(&self.client, self.settings.redis_timeout)
             .await
-            .map_err(|refusal| WorkerError::Redis {
-                url: crate::redact_url(&self.settings.redis_url),
-                error: (
-                    redis::ErrorKind::InvalidClientConfig,
-                    "Redis evicts events",
-                    refusal.to_string(),
-                )
-                    .into(),
-            })?;
+            .map_err(WorkerError::UnsafeRedis)?;
         let client = self.client.clone();
+        let recheck_client = client.clone();
         let (acks, ack_queue) = tokio::sync::mpsc::unbounded_channel();
         let (settles, settle_queue) = tokio::sync::mpsc::unbounded_channel();
         let rt = Arc::new(self.into_runtime(acks, settles)?);
@@ -195,6 +192,12 @@ impl Worker {
             tokio::spawn(tasks::reclaim_loop(Arc::clone(&rt), stop_rx.clone())),
             tokio::spawn(tasks::schedule_loop(Arc::clone(&rt), stop_rx.clone())),
             tokio::spawn(tasks::trim_loop(Arc::clone(&rt), stop_rx.clone())),
+            tokio::spawn(crate::redis_check::recheck_loop(
+                recheck_client,
+                rt.settings.redis_timeout,
+                rt.settings.redis_check_interval,
+                stop_rx.clone(),
+            )),
         ];
         if let Some(addr) = rt.settings.metrics_listen {
             let mut stopped = stop_rx.clone();

@@ -51,6 +51,10 @@ pub struct WorkerSettings {
     pub block: Duration,
     /// Where to serve Prometheus `/metrics`; `None` serves none.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How often a running worker checks Redis's eviction policy and
+    /// persistence again (its connections reconnect by themselves, possibly
+    /// to a restarted or reconfigured server); default 30 s.
+    pub redis_check_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -71,6 +75,7 @@ impl Default for WorkerSettings {
             redis_timeout: Duration::from_secs(5),
             block: Duration::from_secs(1),
             metrics_listen: None,
+            redis_check_interval: Duration::from_secs(30),
         }
     }
 }
@@ -168,6 +173,7 @@ impl std::fmt::Debug for WorkerSettings {
             .field("redis_timeout", &self.redis_timeout)
             .field("block", &self.block)
             .field("metrics_listen", &self.metrics_listen)
+            .field("redis_check_interval", &self.redis_check_interval)
             .finish()
     }
 }

@@ -1,0 +1,119 @@
+//! A running worker checks Redis's settings again, so a Redis restarted or
+//! reconfigured into evicting events is reported while the worker runs,
+//! not only at its start.
+//!
+//! One test in this binary: it installs the process's log subscriber.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::redis_server::RedisServer;
+use webhook::prelude::*;
+use webhook::webhook_worker::worker::{Worker, WorkerSettings};
+
+#[webhook_handler("rechecked.thing", queue = "rechecked", name = "rechecked-noop")]
+async fn rechecked_noop(_event: Event<serde_json::Value>) -> Result<(), HandlerError> {
+    Ok(())
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    async fn until(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.text().contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "never logged {what:?}:\n{}",
+                self.text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_reconfigured_to_evict_is_reported_while_the_worker_runs() {
+    let captured = Captured::default();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .finish(),
+    )
+    .unwrap();
+    let redis = RedisServer::start_with(&["--appendonly", "yes"]);
+    let mut settings = WorkerSettings::default();
+    settings.redis_check_interval = Duration::from_millis(100);
+    let worker = Worker::builder()
+        .settings(settings)
+        .redis_url(redis.url())
+        .queue("rechecked")
+        .consumer("w1")
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+    captured
+        .until("eviction policy and persistence are safe")
+        .await;
+
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query(&mut redis.connection())
+        .unwrap();
+    captured.until("Redis now evicts events").await;
+    assert!(captured.text().contains("maxmemory-policy noeviction"));
+
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query(&mut redis.connection())
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("no")
+        .query(&mut redis.connection())
+        .unwrap();
+    captured.until("its settings can lose or repeat work").await;
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the worker stops")
+        .unwrap()
+        .unwrap();
+}
