@@ -196,3 +196,61 @@ fn pipes_and_files_get_no_terminal_codes() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(!line.contains('\x1b'), "colour in a pipe: {line:?}");
 }
+
+#[test]
+fn sigterm_with_a_stalled_client_ends_the_ingest_within_its_shutdown_timeout() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let redis = Redis::start();
+    let dir = std::env::temp_dir().join(format!("webhook-sigterm-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("webhooks.toml");
+    // The request may take a minute; shutdown waits one second for it.
+    std::fs::write(
+        &config,
+        "request_timeout = \"60s\"\nshutdown_timeout = \"1s\"\n\
+         [sources.github]\nprovider = \"github\"\nsecrets = [{ env = \"TEST_GITHUB_SECRET\" }]\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
+        .args(["ingest", "--config"])
+        .arg(&config)
+        .env("REDIS_URL", redis.url())
+        .env("WEBHOOK_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TEST_GITHUB_SECRET", "s3cret")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    while !lines
+        .next()
+        .expect("the ingest logs")
+        .unwrap()
+        .contains("ingest listening")
+    {}
+    // A client that sends its headers and part of its body, then stalls.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stalled
+        .write_all(
+            b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\
+              X-GitHub-Event: push\r\n\r\n{\"a\":",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Far below the request's own 60 s: only the shutdown deadline ends it.
+    let status = wait(&mut child);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(status.success(), "{status:?}");
+    drop(stalled);
+}
