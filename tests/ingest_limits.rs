@@ -195,22 +195,23 @@ async fn bodies_beyond_the_buffering_budget_get_503_until_the_budget_is_free() {
     settings.request_timeout = Duration::from_secs(300);
     let (addr, _stop, _serving) = start(settings).await;
 
-    // Two unauthenticated uploads of the largest size, sent slowly, hold
-    // the whole budget.
-    let mut uploads = Vec::new();
-    for _ in 0..2 {
+    let client = reqwest::Client::builder().timeout(HANG).build().unwrap();
+    let upload = |sent: usize| async move {
         let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut request =
+            b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n".to_vec();
+        request.extend(std::iter::repeat_n(b'x', sent));
+        stream.write_all(&request).await.unwrap();
         stream
-            .write_all(
-                b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\nxx",
-            )
-            .await
-            .unwrap();
-        uploads.push(stream);
+    };
+
+    // Declaring large bodies and sending almost nothing holds nothing:
+    // the budget counts bytes that arrived, not promises.
+    let mut promises = Vec::new();
+    for _ in 0..8 {
+        promises.push(upload(2).await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let client = reqwest::Client::builder().timeout(HANG).build().unwrap();
     let body = Case::GitHub.body();
     let send = |id: &'static str| {
         let mut headers = Case::GitHub.sign(&key, &body, now());
@@ -221,6 +222,21 @@ async fn bodies_beyond_the_buffering_budget_get_503_until_the_budget_is_free() {
             .body(body.clone())
             .send()
     };
+    let served = send("while-promised").await.unwrap();
+    assert_eq!(
+        served.status(),
+        StatusCode::OK,
+        "promised bytes held the budget"
+    );
+    drop(promises);
+
+    // Two uploads that really sent most of the largest body, then stall,
+    // hold the whole budget.
+    let mut uploads = Vec::new();
+    for _ in 0..2 {
+        uploads.push(upload(4090).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = send("while-full").await.unwrap();
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(refused.headers().contains_key("retry-after"));

@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::HeaderValue;
 use support::Case;
 use support::redis_server::RedisServer;
+use webhook::EventPattern;
 use webhook::config::Source;
 use webhook::ingest::{Ingest, IngestSettings, serve_on};
 
@@ -21,12 +22,20 @@ async fn slack_forms_get_an_empty_answer_and_json_events_a_status() {
     let (key, secret) = Case::Slack.key(1);
     let settings = IngestSettings::new(
         redis.url(),
-        vec![Source {
-            name: "slack".into(),
-            queue: "default".into(),
-            verifier: Case::Slack.verifier(&[secret]),
-            event_types: None,
-        }],
+        vec![
+            Source {
+                name: "slack".into(),
+                queue: "default".into(),
+                verifier: Case::Slack.verifier(std::slice::from_ref(&secret)),
+                event_types: None,
+            },
+            Source {
+                name: "mentions".into(),
+                queue: "default".into(),
+                verifier: Case::Slack.verifier(&[secret]),
+                event_types: Some(vec![EventPattern::parse("app_mention").unwrap()]),
+            },
+        ],
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -39,15 +48,16 @@ async fn slack_forms_get_an_empty_answer_and_json_events_a_status() {
         .unwrap()
         .as_secs();
     let client = reqwest::Client::new();
-    let post = |body: &'static [u8], content_type: &'static str| {
+    let post_to = |source: &'static str, body: &'static [u8], content_type: &'static str| {
         let mut headers = Case::Slack.sign(&key, body, now);
         headers.insert("content-type", HeaderValue::from_static(content_type));
         client
-            .post(format!("http://{addr}/webhooks/slack"))
+            .post(format!("http://{addr}/webhooks/{source}"))
             .headers(headers)
             .body(body)
             .send()
     };
+    let post = |body, content_type| post_to("slack", body, content_type);
 
     let command = b"command=%2Fdeploy&text=prod&team_id=T1&trigger_id=13345224609.738474920.8088930838d88f008e0";
     let answer = post(command, "application/x-www-form-urlencoded")
@@ -62,6 +72,16 @@ async fn slack_forms_get_an_empty_answer_and_json_events_a_status() {
         (again.status().as_u16(), again.text().await.unwrap()),
         (200, String::new()),
         "a duplicate is acknowledged the same way"
+    );
+
+    // A command the source's `event_types` leave out is answered the same
+    // way, not stored.
+    let ignored = post_to("mentions", command, "application/x-www-form-urlencoded")
+        .await
+        .unwrap();
+    assert_eq!(
+        (ignored.status().as_u16(), ignored.text().await.unwrap()),
+        (200, String::new())
     );
 
     let event = br#"{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}"#;

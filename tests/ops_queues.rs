@@ -91,6 +91,34 @@ fn list_without_a_queue_reads_every_queue_and_names_them() {
 
     let shipping = list(&redis, &["shipping"]).unwrap();
     assert!(shipping.contains("evt-3") && !shipping.contains("evt-1"));
+
+    // Dead letters outlive a deleted events stream, and are still listed.
+    let _: i64 = redis::cmd("DEL")
+        .arg(key::events("shipping"))
+        .query(&mut redis.connection())
+        .unwrap();
+    let all = list(&redis, &[]).unwrap();
+    assert!(all.contains("evt-3"), "{all}");
+    let mut out = Vec::new();
+    let stats = OpsCommand::Stats {
+        redis: RedisArgs {
+            redis_url: redis.url(),
+        },
+        queues: vec![],
+        json: false,
+        watch: None,
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(cli::run(stats, &mut out))
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("queue shipping: 0 entries in the stream, 1 dead letter(s)"),
+        "{out}"
+    );
 }
 
 #[test]

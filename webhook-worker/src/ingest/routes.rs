@@ -9,7 +9,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use http_body_util::BodyExt as _;
 use tokio::sync::OwnedSemaphorePermit;
 use webhook_core::Envelope;
 
@@ -100,10 +100,6 @@ async fn handle(
             );
         }
     };
-    if let Some(answer) = verified.handshake_answer(&meta.event_type) {
-        tracing::info!(source = %Escaped(&name), event_type = %Escaped(&meta.event_type), "handshake answered");
-        return (json(StatusCode::OK, answer), "handshake");
-    }
     let empty_acknowledgement = verified.empty_acknowledgement();
     let acknowledge = |status: &str, id: &str| {
         if empty_acknowledgement {
@@ -112,13 +108,17 @@ async fn handle(
             json(StatusCode::OK, status_body(status, id))
         }
     };
+    if let Some(answer) = verified.handshake_answer(&meta.event_type) {
+        tracing::info!(source = %Escaped(&name), event_type = %Escaped(&meta.event_type), "handshake answered");
+        return (json(StatusCode::OK, answer), "handshake");
+    }
     let (dedupe, id) = match meta.id {
         Some(id) => (true, id),
         None => (false, Envelope::generate_id()),
     };
     if !source.accepts(&meta.event_type) {
         tracing::debug!(source = %Escaped(&name), event_id = %Escaped(&id), event_type = %Escaped(&meta.event_type), "ignored by the source's event_types");
-        return (json(StatusCode::OK, status_body("ignored", &id)), "ignored");
+        return (acknowledge("ignored", &id), "ignored");
     }
     let retained = source.verifier.retain_headers(&headers);
     if retained.dropped > 0 {
@@ -259,16 +259,17 @@ pub(crate) async fn limit_uri(
 impl Ingest {
     /// Reads a request body within the limits: the declared
     /// `Content-Length` is checked before the body is touched (so a client
-    /// sending `Expect: 100-continue` is refused before it uploads), the
-    /// body's bytes are reserved from the shared budget (503 when it is
-    /// spent) and read with `max_body_bytes` as the limit. The budget is
-    /// given back when the returned permit is dropped, after the request.
+    /// sending `Expect: 100-continue` is refused before it uploads), and
+    /// each chunk's bytes are taken from the shared budget as they arrive
+    /// (503 when it is spent), so a client holds only what it has really
+    /// sent, not what it declared. The budget is given back when the
+    /// returned permit is dropped, after the request.
     async fn read_body(
         &self,
         headers: &HeaderMap,
         uri: &Uri,
-        body: Body,
-    ) -> Result<(Bytes, OwnedSemaphorePermit), (Response, &'static str)> {
+        mut body: Body,
+    ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), (Response, &'static str)> {
         let limit = self.max_body_bytes;
         let declared = headers
             .get(header::CONTENT_LENGTH)
@@ -280,34 +281,63 @@ impl Ingest {
             let text = format!("the body is {length} bytes, over the limit of {limit}");
             return Err(self.too_large(&text, uri));
         }
-        let reserve = declared.map_or(limit, |length| length as usize);
-        let reserve = u32::try_from(reserve).unwrap_or(u32::MAX);
-        let Ok(budget) = self.body_budget.clone().try_acquire_many_owned(reserve) else {
-            if let Some(suppressed) = self.logs.allow("busy") {
-                tracing::warn!(
-                    path = %Escaped(uri.path()),
-                    times_since_last_log = suppressed,
-                    "too many request bodies being read at once: answering 503; raise `max_buffered_body_bytes` if real senders see this"
-                );
-            }
-            let text = "too many requests being read at once; retry later";
-            return Err((self.unavailable(message("error", text)), "busy"));
-        };
-        match Limited::new(body, limit).collect().await {
-            Ok(collected) => Ok((collected.to_bytes(), budget)),
-            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+        // No allocation from the declared length: memory follows what has
+        // arrived, as the budget does. A body of one chunk is not copied.
+        let mut first: Option<Bytes> = None;
+        let mut rest = bytes::BytesMut::new();
+        let mut budget: Option<OwnedSemaphorePermit> = None;
+        while let Some(frame) = body.frame().await {
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(error) => {
+                    tracing::debug!(path = %Escaped(uri.path()), reason = %Escaped(&error.to_string()), "the request body could not be read");
+                    let text = "the request body could not be read";
+                    return Err((
+                        json(StatusCode::BAD_REQUEST, message("error", text)),
+                        "body_unreadable",
+                    ));
+                }
+            };
+            let Ok(chunk) = frame.into_data() else {
+                continue; // trailers
+            };
+            let so_far = first.as_ref().map_or(0, Bytes::len) + rest.len();
+            if so_far + chunk.len() > limit {
                 let text = format!("the body is over the limit of {limit} bytes");
-                Err(self.too_large(&text, uri))
+                return Err(self.too_large(&text, uri));
             }
-            Err(error) => {
-                tracing::debug!(path = %Escaped(uri.path()), reason = %Escaped(&error.to_string()), "the request body could not be read");
-                let text = "the request body could not be read";
-                Err((
-                    json(StatusCode::BAD_REQUEST, message("error", text)),
-                    "body_unreadable",
-                ))
+            let wanted = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+            let Ok(permit) = self.body_budget.clone().try_acquire_many_owned(wanted) else {
+                if let Some(suppressed) = self.logs.allow("busy") {
+                    tracing::warn!(
+                        path = %Escaped(uri.path()),
+                        times_since_last_log = suppressed,
+                        "too many request bodies being read at once: answering 503; raise `max_buffered_body_bytes` if real senders see this"
+                    );
+                }
+                let text = "too many requests being read at once; retry later";
+                return Err((self.unavailable(message("error", text)), "busy"));
+            };
+            match budget.as_mut() {
+                Some(held) => held.merge(permit),
+                None => budget = Some(permit),
+            }
+            match &first {
+                None => first = Some(chunk),
+                Some(head) => {
+                    if rest.is_empty() {
+                        rest.extend_from_slice(head);
+                    }
+                    rest.extend_from_slice(&chunk);
+                }
             }
         }
+        let body = if rest.is_empty() {
+            first.unwrap_or_default()
+        } else {
+            rest.freeze()
+        };
+        Ok((body, budget))
     }
 
     fn too_large(&self, text: &str, uri: &Uri) -> (Response, &'static str) {

@@ -54,33 +54,40 @@ pub struct ConsumerStats {
     pub idle_ms: u64,
 }
 
-/// The queues in this Redis: every `webhook:{<queue>}:events` stream.
+/// The queues in this Redis: every queue with a `webhook:{<queue>}:events`
+/// stream, or with dead letters (`webhook:{<queue>}:dead`) left after its
+/// events stream was deleted.
 pub async fn queues(connection: &mut MultiplexedConnection) -> Result<Vec<String>, OpsError> {
-    let mut cursor = 0u64;
     let mut found = Vec::new();
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg("webhook:{*}:events")
-            .arg("COUNT")
-            .arg(1000)
-            .arg("TYPE")
-            .arg("stream")
-            .query_async(connection)
-            .await?;
-        found.extend(keys.iter().filter_map(|k| {
-            k.strip_prefix("webhook:{")?
-                .strip_suffix("}:events")
-                .map(str::to_owned)
-        }));
-        if next == 0 {
-            found.sort();
-            found.dedup();
-            return Ok(found);
+    for suffix in ["events", "dead"] {
+        let pattern = format!("webhook:{{*}}:{suffix}");
+        let end = format!("}}:{suffix}");
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .arg("TYPE")
+                .arg("stream")
+                .query_async(connection)
+                .await?;
+            found.extend(keys.iter().filter_map(|k| {
+                k.strip_prefix("webhook:{")?
+                    .strip_suffix(end.as_str())
+                    .map(str::to_owned)
+            }));
+            if next == 0 {
+                break;
+            }
+            cursor = next;
         }
-        cursor = next;
     }
+    found.sort();
+    found.dedup();
+    Ok(found)
 }
 
 /// Fails with [`OpsError::UnknownQueue`] unless `queue` exists in this
@@ -131,11 +138,21 @@ pub async fn stats(
         .arg(key::dead(queue))
         .query_async(connection)
         .await?;
-    let infos: Vec<Value> = redis::cmd("XINFO")
-        .arg("GROUPS")
+    let has_events: bool = redis::cmd("EXISTS")
         .arg(&stream)
         .query_async(connection)
         .await?;
+    // A queue left with dead letters only (its events stream deleted) has
+    // no groups to show.
+    let infos: Vec<Value> = if has_events {
+        redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&stream)
+            .query_async(connection)
+            .await?
+    } else {
+        Vec::new()
+    };
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
