@@ -80,6 +80,9 @@ pub struct Ingest {
     /// Why Redis must not be written to right now (an evicting policy
     /// found by the last settings check), or `None`.
     redis_refusal: std::sync::Mutex<Option<String>>,
+    /// When `/readyz` last ran the settings check: at most once a second,
+    /// so the public endpoint cannot multiply Redis commands.
+    readyz_checked: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -161,6 +164,7 @@ impl Ingest {
             },
             logs: log::RateLimit::new(REJECTION_LOG_INTERVAL),
             redis_refusal: std::sync::Mutex::new(None),
+            readyz_checked: std::sync::Mutex::new(None),
         })
     }
 
@@ -219,6 +223,27 @@ impl Ingest {
         }
         *current = refusal;
         Some((run_id, found))
+    }
+
+    /// Runs the settings check for `/readyz` unless it ran within the last
+    /// second (the background check runs every few seconds anyway).
+    pub(crate) async fn refresh_for_readiness(&self) {
+        let due = {
+            let mut last = self
+                .readyz_checked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = std::time::Instant::now();
+            let due =
+                last.is_none_or(|at| now.duration_since(at) >= std::time::Duration::from_secs(1));
+            if due {
+                *last = Some(now);
+            }
+            due
+        };
+        if due {
+            self.refresh_redis_state().await;
+        }
     }
 
     /// Why events must not be written now, if they must not.

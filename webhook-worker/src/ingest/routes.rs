@@ -168,7 +168,7 @@ pub(crate) async fn healthz() -> Response {
 /// at `maxmemory` with `noeviction` it is refused while `PING` answers) and
 /// its eviction policy cannot delete events.
 pub(crate) async fn readyz(State(ingest): State<Arc<Ingest>>) -> Response {
-    ingest.refresh_redis_state().await;
+    ingest.refresh_for_readiness().await;
     if let Some(refusal) = ingest.redis_refusal() {
         if let Some(suppressed) = ingest.logs.allow("not_ready") {
             tracing::warn!(reason = %refusal, times_since_last_log = suppressed, "not ready");
