@@ -424,6 +424,11 @@ fn a_secret_pasted_into_any_field_is_never_echoed() {
         format!("{base}queue = 1{PASTED}"),
         format!("{base}max = \"{PASTED}\""),
         format!("{base}[sources.s.{PASTED}]"),
+        // The parser's own word, and quotes, inside what was typed.
+        format!("[sources.s]\nprovider = \"x, expected {PASTED}\"\nsecrets = []"),
+        format!("{github}tolerance = \"expected`{PASTED}\""),
+        format!("{github}queue = [\"a\\\"b, expected {PASTED}\"]"),
+        format!("{base}encoding = \"'expected' {PASTED}\""),
     ];
     for toml in &cases {
         let error = match resolve(toml) {

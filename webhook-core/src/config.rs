@@ -289,33 +289,25 @@ fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
 /// program accepts) is replaced by `...`, and so is any stray text that is
 /// not plain words.
 fn hide_typed(message: &str) -> String {
-    let (typed, expected) = match message.find("expected") {
+    // The last `, expected` is the parser's own: a typed value comes before
+    // it, and may itself contain the word or any quote character.
+    let split = message
+        .rfind(", expected")
+        .or_else(|| message.find("expected"));
+    let (typed, expected) = match split {
         Some(at) => message.split_at(at),
         None => (message, ""),
     };
-    let mut out = String::with_capacity(message.len());
-    let mut quote = None;
-    for c in typed.chars() {
-        match quote {
-            Some(close) if c == close => {
-                out.push_str("...");
-                out.push(c);
-                quote = None;
-            }
-            Some(_) => {}
-            None => {
-                out.push(c);
-                if c == '`' || c == '"' || c == '\'' {
-                    quote = Some(c);
-                }
-            }
+    let quote = |c: char| matches!(c, '`' | '"' | '\'');
+    // Everything from the first quote to the last, escapes and all.
+    let hidden = match (typed.find(quote), typed.rfind(quote)) {
+        (Some(first), Some(last)) if last > first => {
+            format!("{}...{}", &typed[..=first], &typed[last..])
         }
-    }
-    if quote.is_some() {
-        out.push_str("...");
-    }
-    out.push_str(expected);
-    out
+        (Some(first), _) => format!("{}...", &typed[..=first]),
+        _ => typed.to_owned(),
+    };
+    hidden + expected
 }
 
 impl SourcesConfig {
