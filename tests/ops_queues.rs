@@ -14,6 +14,10 @@ use webhook::webhook_worker::cli::{self, DlqCommand, FilterArgs, OpsCommand, Red
 /// Writes an event into `queue`'s stream and a dead letter for it, as the
 /// worker lays one out.
 fn dead_letter(redis: &RedisServer, queue: &str, event_id: &str) {
+    dead_letter_with_error(redis, queue, event_id, "no");
+}
+
+fn dead_letter_with_error(redis: &RedisServer, queue: &str, event_id: &str, error: &str) {
     let envelope = Envelope::new(event_id, "t.x", "test", b"{}".to_vec());
     let encoded = envelope.encode();
     let mut event = redis::cmd("XADD");
@@ -32,7 +36,7 @@ fn dead_letter(redis: &RedisServer, queue: &str, event_id: &str) {
         .arg(extra::REASON)
         .arg(reason::REJECTED)
         .arg(extra::ERROR)
-        .arg("no")
+        .arg(error)
         .arg(extra::ATTEMPTS)
         .arg(1);
     for (field, value) in encoded.fields() {
@@ -216,4 +220,22 @@ fn an_unknown_reason_or_an_id_with_a_filter_is_a_usage_error() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("not both"), "{error}");
+}
+
+#[test]
+fn stored_text_cannot_drive_the_operators_terminal() {
+    let redis = RedisServer::start();
+    dead_letter_with_error(
+        &redis,
+        "billing",
+        "evt-1",
+        "boom\u{1b}[2J\u{9b}31m\nfake line",
+    );
+    let listed = list(&redis, &["billing"]).unwrap();
+    assert!(
+        !listed.contains('\u{1b}') && !listed.contains('\u{9b}'),
+        "{listed:?}"
+    );
+    assert!(listed.contains("boom\\u{1b}[2J"), "{listed}");
+    assert!(!listed.contains("\nfake line"), "{listed}");
 }

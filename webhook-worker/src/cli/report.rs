@@ -22,17 +22,18 @@ pub(super) fn write_list(
     for l in letters {
         let (event, event_type, _) = l.event();
         let error: String = l.error.chars().take(60).collect();
+        let error = inert(&error, false);
         writeln!(
             out,
             "{:<17}  {:<12}  {:<20}  {:<24}  {:<17}  {:>3}  {:<24}  {:<24}  {}",
             l.id,
             l.queue,
             l.last_failed_at.map(time).unwrap_or_default(),
-            l.handler,
-            l.reason,
+            inert(&l.handler, false),
+            inert(&l.reason, false),
             l.attempts,
-            event,
-            event_type,
+            inert(event, false),
+            inert(event_type, false),
             error
         )?;
     }
@@ -59,7 +60,7 @@ pub(super) fn write_letter(out: &mut dyn Write, letter: &DeadLetter) -> std::io:
                 .unwrap_or_else(|_| text.into_owned()),
             _ => text.into_owned(),
         };
-        writeln!(out, "{name:>16}: {shown}")?;
+        writeln!(out, "{:>16}: {}", inert(name, false), inert(&shown, false))?;
     }
     let body = letter
         .fields
@@ -72,9 +73,46 @@ pub(super) fn write_letter(out: &mut dyn Write, letter: &DeadLetter) -> std::io:
         Ok(json) => writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
+            inert(
+                &serde_json::to_string_pretty(&json).unwrap_or_default(),
+                true
+            )
         ),
-        Err(_) => writeln!(out, "{}", String::from_utf8_lossy(&body)),
+        Err(_) => writeln!(out, "{}", inert(&String::from_utf8_lossy(&body), true)),
+    }
+}
+
+/// `text` with every control character escaped (`\u{1b}`, and `\n` unless
+/// `lines`), so what a sender stored cannot move the cursor, recolour or
+/// rewrite the operator's terminal. JSON escapes C0 controls in strings,
+/// but not C1 ones (U+0080 to U+009F) nor any outside strings.
+pub(super) fn inert(text: &str, lines: bool) -> std::borrow::Cow<'_, str> {
+    let keep = |c: char| !c.is_control() || (lines && (c == '\n' || c == '\t'));
+    if text.chars().all(keep) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if keep(c) {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(super::inert("plain", false), "plain");
+        assert_eq!(
+            super::inert("a\u{1b}[31mb\u{9b}c", false),
+            "a\\u{1b}[31mb\\u{9b}c"
+        );
+        assert_eq!(super::inert("a\nb", false), "a\\nb");
+        assert_eq!(super::inert("a\nb\tc\rd", true), "a\nb\tc\\rd");
     }
 }
 
