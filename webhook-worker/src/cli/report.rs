@@ -102,20 +102,6 @@ pub(super) fn inert(text: &str, lines: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(super::inert("plain", false), "plain");
-        assert_eq!(
-            super::inert("a\u{1b}[31mb\u{9b}c", false),
-            "a\\u{1b}[31mb\\u{9b}c"
-        );
-        assert_eq!(super::inert("a\nb", false), "a\\nb");
-        assert_eq!(super::inert("a\nb\tc\rd", true), "a\nb\tc\\rd");
-    }
-}
-
 pub(super) fn write_stats(out: &mut dyn Write, stats: &ops::QueueStats) -> std::io::Result<()> {
     writeln!(
         out,
@@ -167,4 +153,18 @@ pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(super::inert("plain", false), "plain");
+        assert_eq!(
+            super::inert("a\u{1b}[31mb\u{9b}c", false),
+            "a\\u{1b}[31mb\\u{9b}c"
+        );
+        assert_eq!(super::inert("a\nb", false), "a\\nb");
+        assert_eq!(super::inert("a\nb\tc\rd", true), "a\nb\tc\\rd");
+    }
 }
