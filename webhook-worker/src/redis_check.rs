@@ -165,21 +165,44 @@ pub async fn run_id<C: ConnectionLike + Send>(conn: &mut C) -> Result<Option<Str
     Ok(info.get("run_id"))
 }
 
+/// What a check found: the server's run id and its warnings, so a later
+/// check logs only what changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Findings {
+    run_id: Option<String>,
+    summary: String,
+}
+
+impl Findings {
+    fn new(run_id: Option<String>, warnings: &[Warning]) -> Self {
+        let lines: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        Self {
+            run_id,
+            summary: lines.join("; "),
+        }
+    }
+}
+
 /// Runs [`check`] on a new connection of `client` at start-up, logging each
-/// warning. Returns the refusal for an evicting policy; when Redis does not
-/// answer it logs that the check could not be made and returns `Ok` (the
-/// process starts, and its Redis errors say the rest).
-pub async fn at_start(client: &redis::Client, timeout: Duration) -> Result<(), Refusal> {
+/// warning, and returns what it found. Returns the refusal for an evicting
+/// policy; when Redis does not answer it logs that the check could not be
+/// made and returns `Ok(None)` (the process starts, and its Redis errors
+/// say the rest).
+pub async fn at_start(
+    client: &redis::Client,
+    timeout: Duration,
+) -> Result<Option<Findings>, Refusal> {
     let checked = tokio::time::timeout(timeout, async {
         let mut conn = client.get_multiplexed_async_connection().await?;
-        check(&mut conn).await
+        let run_id = run_id(&mut conn).await?;
+        Ok((run_id, check(&mut conn).await?))
     })
     .await
     .unwrap_or(Err(Refusal::Timeout(timeout)));
     match checked {
-        Ok(warnings) => {
+        Ok((run_id, warnings)) => {
             log_warnings(&warnings);
-            Ok(())
+            Ok(Some(Findings::new(run_id, &warnings)))
         }
         Err(refusal @ Refusal::Evicting { .. }) => {
             tracing::error!(reason = %refusal, "refusing to use this Redis");
@@ -187,7 +210,7 @@ pub async fn at_start(client: &redis::Client, timeout: Duration) -> Result<(), R
         }
         Err(error) => {
             tracing::warn!(%error, "could not check Redis's eviction policy and persistence at start; they are checked again once Redis answers");
-            Ok(())
+            Ok(None)
         }
     }
 }
@@ -198,14 +221,15 @@ pub async fn at_start(client: &redis::Client, timeout: Duration) -> Result<(), R
 /// when the server restarted (its run id) or what was found changed. An
 /// evicting policy is logged as an error at every check: the worker keeps
 /// running, since stopping would not bring back what is evicted, but the
-/// operator must set `maxmemory-policy noeviction`. Ends when `stop` changes.
+/// operator must set `maxmemory-policy noeviction`. `last` is what the
+/// start-up check found, if it could check. Ends when `stop` changes.
 pub(crate) async fn recheck_loop(
     client: redis::Client,
     timeout: Duration,
     every: Duration,
+    mut last: Option<Findings>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut last: Option<(Option<String>, String)> = None;
     let mut conn = None;
     loop {
         tokio::select! {
@@ -225,11 +249,8 @@ pub(crate) async fn recheck_loop(
         })
         .await
         .unwrap_or(Err(Refusal::Timeout(timeout)));
-        let (run_id, found) = match checked {
-            Ok((run_id, warnings)) => {
-                let found: Vec<String> = warnings.iter().map(ToString::to_string).collect();
-                (run_id, found.join("; "))
-            }
+        let found = match checked {
+            Ok((run_id, warnings)) => Findings::new(run_id, &warnings),
             Err(refusal @ Refusal::Evicting { .. }) => {
                 tracing::error!(reason = %refusal, "Redis now evicts events: acknowledged events and their dedupe keys can vanish");
                 last = None;
@@ -241,17 +262,14 @@ pub(crate) async fn recheck_loop(
                 continue;
             }
         };
-        let changed = last
-            .as_ref()
-            .is_none_or(|(id, seen)| *id != run_id || *seen != found);
-        if changed {
-            if found.is_empty() {
-                tracing::info!(run_id = ?run_id, "Redis checked again (restarted, reconnected or reconfigured): eviction policy and persistence are safe");
+        if last.as_ref() != Some(&found) {
+            if found.summary.is_empty() {
+                tracing::info!(run_id = ?found.run_id, "Redis checked again (restarted, reconnected or reconfigured): eviction policy and persistence are safe");
             } else {
-                tracing::warn!(run_id = ?run_id, settings = %found, "Redis checked again (restarted, reconnected or reconfigured): its settings can lose or repeat work");
+                tracing::warn!(run_id = ?found.run_id, settings = %found.summary, "Redis checked again (restarted, reconnected or reconfigured): its settings can lose or repeat work");
             }
         }
-        last = Some((run_id, found));
+        last = Some(found);
     }
 }
 

@@ -141,7 +141,7 @@ impl Worker {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
         // An evicting Redis deletes events and done markers: refuse it (the
         // check logs warnings and why it refuses).
-        crate::redis_check::at_start(&self.client, self.settings.redis_timeout)
+        let findings = crate::redis_check::at_start(&self.client, self.settings.redis_timeout)
             .await
             .map_err(WorkerError::UnsafeRedis)?;
         let client = self.client.clone();
@@ -196,6 +196,7 @@ impl Worker {
                 recheck_client,
                 rt.settings.redis_timeout,
                 rt.settings.redis_check_interval,
+                findings,
                 stop_rx.clone(),
             )),
         ];
