@@ -85,6 +85,15 @@ async fn a_redis_reconfigured_to_evict_is_reported_while_the_worker_runs() {
     }));
     // Several re-checks of an unchanged Redis say nothing more than the start.
     captured.until("worker starting").await;
+    // The start line names what runs where (the password hidden).
+    let start = captured.text();
+    let start = start
+        .lines()
+        .find(|l| l.contains("worker starting"))
+        .unwrap();
+    assert!(start.contains(r#"handlers=["rechecked-noop"]"#), "{start}");
+    assert!(start.contains(r#"queues=["rechecked"]"#), "{start}");
+    assert!(start.contains("redis=redis://127.0.0.1:"), "{start}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !captured.text().contains("checked again"),

@@ -254,3 +254,42 @@ fn sigterm_with_a_stalled_client_ends_the_ingest_within_its_shutdown_timeout() {
     assert!(status.success(), "{status:?}");
     drop(stalled);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    use std::io::{BufRead as _, BufReader};
+    let redis = Redis::start();
+    let dir = std::env::temp_dir().join(format!("webhook-json-log-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("webhooks.toml");
+    std::fs::write(
+        &config,
+        "[sources.github]\nprovider = \"github\"\nsecrets = [{ env = \"TEST_GITHUB_SECRET\" }]\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
+        .args(["--log-format", "json", "ingest", "--config"])
+        .arg(&config)
+        .env("REDIS_URL", redis.url())
+        .env("WEBHOOK_LISTEN", "127.0.0.1:0")
+        .env("TEST_GITHUB_SECRET", "s3cret")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = loop {
+        let line = lines.next().expect("a log line").unwrap();
+        if line.contains("ingest listening") {
+            break line;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let object: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(object["level"], "INFO", "{line}");
+    assert_eq!(object["fields"]["message"], "ingest listening", "{line}");
+}

@@ -15,6 +15,15 @@ use webhook_worker::ingest::{self, IngestConfig};
     about = "Verified webhooks into Redis streams"
 )]
 struct Cli {
+    /// How log lines are written: `text`, or `json` for log shippers.
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: webhook_worker::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,8 +45,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    webhook_worker::logging::init();
     let cli = Cli::parse();
+    webhook_worker::logging::init_with(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -161,8 +161,18 @@ impl Worker {
             ack_queue,
         ));
         let streams = rt.streams();
+        let mut handlers: Vec<&str> = rt
+            .registries
+            .values()
+            .flat_map(|registry| registry.handlers().iter().map(|h| h.name()))
+            .collect();
+        handlers.sort_unstable();
+        let mut queues: Vec<&String> = rt.registries.keys().collect();
+        queues.sort_unstable();
         tracing::info!(
-            queues = ?rt.registries.keys().collect::<Vec<_>>(),
+            ?queues,
+            ?handlers,
+            redis = %crate::redact_url(&rt.settings.redis_url),
             group = %rt.settings.group,
             consumer = %rt.settings.consumer,
             concurrency = rt.settings.concurrency,
