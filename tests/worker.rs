@@ -8,10 +8,11 @@ mod support;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use support::redis_server::RedisServer;
+use support::running::{Running, until};
 use webhook::Envelope;
 use webhook::prelude::*;
 use webhook::webhook_worker::worker::{
@@ -251,41 +252,6 @@ fn builder(redis: &RedisServer, queue: &str) -> WorkerBuilder {
         .redis_url(redis.url())
         .queue(queue)
         .consumer("w1")
-}
-
-struct Running {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), WorkerError>>,
-}
-
-impl Running {
-    fn start(builder: WorkerBuilder) -> Self {
-        let worker = builder.build().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(worker.run(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await.unwrap().unwrap();
-    }
-}
-
-/// Waits until `done` holds; a liveness bound, not a speed assertion.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Entries pending in a group; `u64::MAX` while the group does not exist yet.

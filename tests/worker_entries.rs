@@ -9,13 +9,13 @@
 mod support;
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use support::redis_server::RedisServer;
+use support::running::{Running, until};
 use webhook::Envelope;
 use webhook::layout::{extra, field};
 use webhook::prelude::*;
-use webhook::webhook_worker::worker::{Unhandled, Worker, WorkerBuilder, WorkerError};
+use webhook::webhook_worker::worker::{Unhandled, Worker, WorkerBuilder};
 
 static RUNS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -54,41 +54,6 @@ fn builder(redis: &RedisServer, queue: &str) -> WorkerBuilder {
         .queue(queue)
         .consumer("w1")
         .unhandled(Unhandled::DeadLetter)
-}
-
-struct Running {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), WorkerError>>,
-}
-
-impl Running {
-    fn start(builder: WorkerBuilder) -> Self {
-        let worker = builder.build().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(worker.run(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await.unwrap().unwrap();
-    }
-}
-
-/// Waits until `done` holds; a liveness bound, not a speed assertion.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The dead letters of `queue`, each as its fields in stored order.

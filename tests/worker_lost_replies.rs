@@ -11,14 +11,15 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::proxy::Proxy;
 use support::redis_server::RedisServer;
+use support::running::{Running, until};
 use webhook::Envelope;
 use webhook::layout::script;
 use webhook::prelude::*;
-use webhook::webhook_worker::worker::{Unhandled, Worker, WorkerBuilder, WorkerError};
+use webhook::webhook_worker::worker::{Unhandled, Worker, WorkerBuilder};
 
 /// Every handler run: (handler, event id, attempt).
 static RUNS: Mutex<Vec<(&'static str, String, u32)>> = Mutex::new(Vec::new());
@@ -128,42 +129,6 @@ fn builder(proxy: &Proxy, queue: &str) -> WorkerBuilder {
         .queue(queue)
         .consumer("w1")
         .visibility_timeout(VISIBILITY)
-}
-
-struct Running {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), WorkerError>>,
-}
-
-impl Running {
-    fn start(builder: WorkerBuilder) -> Self {
-        let worker = builder.build().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(worker.run(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await.unwrap().unwrap();
-    }
-}
-
-/// Waits until `done` holds; a liveness bound, far below the visibility
-/// timeout, not a speed assertion.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Entries pending in the group `workers`; `u64::MAX` before it exists.

@@ -11,9 +11,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use support::redis_server::RedisServer;
+use support::running::Running;
 use webhook::Envelope;
 use webhook::prelude::*;
-use webhook::webhook_worker::worker::{Worker, WorkerBuilder, WorkerError};
+use webhook::webhook_worker::worker::Worker;
 
 static RAN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -26,32 +27,6 @@ async fn backlog(event: Event<serde_json::Value>) -> Result<(), HandlerError> {
 #[webhook_handler("*", queue = "consumers", name = "consumers", timeout = "500ms")]
 async fn consumers(_event: Event<serde_json::Value>) -> Result<(), HandlerError> {
     Ok(())
-}
-
-struct Running {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), WorkerError>>,
-}
-
-impl Running {
-    fn start(builder: WorkerBuilder) -> Self {
-        let worker = builder.build().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(worker.run(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await.unwrap().unwrap();
-    }
 }
 
 fn pending(redis: &RedisServer, stream: &str) -> u64 {

@@ -8,12 +8,13 @@ mod support;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::redis_server::RedisServer;
+use support::running::{Running, until};
 use webhook::Envelope;
 use webhook::prelude::*;
-use webhook::webhook_worker::worker::{Worker, WorkerBuilder, WorkerError};
+use webhook::webhook_worker::worker::Worker;
 
 static STARTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static STUCK_DROPPED: AtomicBool = AtomicBool::new(false);
@@ -56,34 +57,6 @@ fn add(redis: &RedisServer, queue: &str, id: &str) {
         command.arg(field).arg(value);
     }
     let _: String = command.query(&mut redis.connection()).unwrap();
-}
-
-struct Running {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), WorkerError>>,
-}
-
-impl Running {
-    fn start(builder: WorkerBuilder) -> Self {
-        let worker = builder.build().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(worker.run(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            stop: Some(stop),
-            task,
-        }
-    }
-}
-
-/// Waits until `done` holds; a liveness bound, not a speed assertion.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Pending entries of a stream in the group `workers`: (id, consumer, idle ms).

@@ -6,6 +6,7 @@
 
 pub mod proxy;
 pub mod redis_server;
+pub mod running;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
