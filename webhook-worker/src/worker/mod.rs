@@ -623,7 +623,10 @@ impl Runtime {
 }
 
 /// Runs a worker configured from flags and environment until SIGINT or
-/// SIGTERM: a binary's whole `main` when its handlers need no state.
+/// SIGTERM: a binary's whole `main` when its handlers need no state. It
+/// installs the default log output ([`crate::logging::init`]) unless the
+/// process has a `tracing` subscriber; [`Worker::run`] leaves logging to the
+/// application, so call `logging::init()` before it for the same output.
 ///
 /// ```no_run
 /// #[tokio::main]
@@ -632,6 +635,7 @@ impl Runtime {
 /// }
 /// ```
 pub async fn run() -> Result<(), WorkerError> {
+    crate::logging::init();
     Worker::builder()
         .from_env()
         .build()?
