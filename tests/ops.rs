@@ -282,6 +282,7 @@ async fn the_cli_says_what_to_do_for_a_wrong_url_and_an_unknown_id() {
                 queue: Some("ops".into()),
                 id: "1-1".into(),
                 json: false,
+                pretty: false,
             },
         },
         &mut out,

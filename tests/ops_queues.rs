@@ -18,7 +18,11 @@ fn dead_letter(redis: &RedisServer, queue: &str, event_id: &str) {
 }
 
 fn dead_letter_with_error(redis: &RedisServer, queue: &str, event_id: &str, error: &str) {
-    let envelope = Envelope::new(event_id, "t.x", "test", b"{}".to_vec());
+    dead_letter_with(redis, queue, event_id, error, b"{}");
+}
+
+fn dead_letter_with(redis: &RedisServer, queue: &str, event_id: &str, error: &str, body: &[u8]) {
+    let envelope = Envelope::new(event_id, "t.x", "test", body.to_vec());
     let encoded = envelope.encode();
     let mut event = redis::cmd("XADD");
     event.arg(key::events(queue)).arg("*");
@@ -158,6 +162,7 @@ fn an_id_is_found_in_whichever_queue_has_it() {
                 queue: queue.map(str::to_owned),
                 id: id.to_owned(),
                 json: false,
+                pretty: false,
             },
         };
         tokio::runtime::Builder::new_current_thread()
@@ -238,4 +243,59 @@ fn stored_text_cannot_drive_the_operators_terminal() {
     );
     assert!(listed.contains("boom\\u{1b}[2J"), "{listed}");
     assert!(!listed.contains("\nfake line"), "{listed}");
+}
+
+fn show(redis: &RedisServer, id: &str, json: bool, pretty: bool) -> String {
+    let mut out = Vec::new();
+    let command = OpsCommand::Dlq {
+        command: DlqCommand::Show {
+            redis: RedisArgs {
+                redis_url: redis.url(),
+            },
+            queue: None,
+            id: id.to_owned(),
+            json,
+            pretty,
+        },
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(cli::run(command, &mut out))
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn show_prints_the_body_as_received_and_json_gives_numbers() {
+    let redis = RedisServer::start();
+    let body = br#"{"zeta":1.50,"alpha":[1,2]}"#;
+    dead_letter_with(&redis, "billing", "evt-1", &"e".repeat(80), body);
+    let ids: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XRANGE")
+        .arg(key::dead("billing"))
+        .arg("-")
+        .arg("+")
+        .query(&mut redis.connection())
+        .unwrap();
+    let id = &ids[0].0;
+
+    let text = show(&redis, id, false, false);
+    assert!(text.contains(r#"{"zeta":1.50,"alpha":[1,2]}"#), "{text}");
+    let pretty = show(&redis, id, false, true);
+    assert!(
+        pretty.contains("{\n  \"zeta\": 1.50,\n  \"alpha\": [\n    1,\n    2\n  ]\n}"),
+        "{pretty}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&show(&redis, id, true, false)).unwrap();
+    assert_eq!(json["attempts"], 1);
+    assert!(json["received_at"].is_u64(), "{json}");
+    assert!(
+        json["received_at_iso"].as_str().unwrap().ends_with('Z'),
+        "{json}"
+    );
+
+    let listed = list(&redis, &[]).unwrap();
+    assert!(listed.contains(&format!("{}…", "e".repeat(59))), "{listed}");
 }

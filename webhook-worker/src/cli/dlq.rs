@@ -34,6 +34,7 @@ pub(super) async fn dlq(command: DlqCommand, out: &mut Output<'_>) -> Result<(),
             queue,
             id,
             json,
+            pretty,
         } => {
             let mut connection = ops::connect(&redis.redis_url).await?;
             let queues = ops::resolve_queues(&mut connection, queue.as_slice()).await?;
@@ -45,7 +46,7 @@ pub(super) async fn dlq(command: DlqCommand, out: &mut Output<'_>) -> Result<(),
                     serde_json::to_string_pretty(&letter.to_json()).unwrap_or_default()
                 )?;
             } else {
-                write_letter(out, &letter)?;
+                write_letter(out, &letter, pretty)?;
             }
             Ok(())
         }

@@ -61,7 +61,7 @@ pub enum DlqCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show every field of one dead letter; a JSON body is pretty-printed.
+    /// Show every field of one dead letter and its body as received.
     Show {
         /// Where Redis is.
         #[command(flatten)]
@@ -74,6 +74,10 @@ pub enum DlqCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Indent a JSON body (keys and numbers stay as received); without
+        /// it the body is printed as received.
+        #[arg(long)]
+        pretty: bool,
     },
     /// Put dead letters back for the handler that failed, attempts reset;
     /// each leaves the dead letters only once re-queued.

@@ -21,19 +21,18 @@ pub(super) fn write_list(
     )?;
     for l in letters {
         let (event, event_type, _) = l.event();
-        let error: String = l.error.chars().take(60).collect();
-        let error = inert(&error, false);
+        let error = cut(&inert(&l.error, false), 60);
         writeln!(
             out,
             "{:<17}  {:<12}  {:<20}  {:<24}  {:<17}  {:>3}  {:<24}  {:<24}  {}",
             l.id,
-            l.queue,
+            cut(&l.queue, 12),
             l.last_failed_at.map(time).unwrap_or_default(),
-            inert(&l.handler, false),
-            inert(&l.reason, false),
+            cut(&inert(&l.handler, false), 24),
+            cut(&inert(&l.reason, false), 17),
             l.attempts,
-            inert(event, false),
-            inert(event_type, false),
+            cut(&inert(event, false), 24),
+            cut(&inert(event_type, false), 24),
             error
         )?;
     }
@@ -45,7 +44,11 @@ pub(super) fn write_list(
     )
 }
 
-pub(super) fn write_letter(out: &mut dyn Write, letter: &DeadLetter) -> std::io::Result<()> {
+pub(super) fn write_letter(
+    out: &mut dyn Write,
+    letter: &DeadLetter,
+    pretty: bool,
+) -> std::io::Result<()> {
     writeln!(out, "dead letter {} in queue {}", letter.id, letter.queue)?;
     for (name, value) in &letter.fields {
         if name == webhook_core::layout::field::BODY {
@@ -69,16 +72,86 @@ pub(super) fn write_letter(out: &mut dyn Write, letter: &DeadLetter) -> std::io:
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     writeln!(out, "{:>16}:", "body")?;
-    match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(json) => writeln!(
-            out,
-            "{}",
-            inert(
-                &serde_json::to_string_pretty(&json).unwrap_or_default(),
-                true
-            )
-        ),
-        Err(_) => writeln!(out, "{}", inert(&String::from_utf8_lossy(&body), true)),
+    let text = String::from_utf8_lossy(&body);
+    let shown = match pretty.then(|| indent_json(&text)).flatten() {
+        Some(indented) => indented,
+        None => text.into_owned(),
+    };
+    writeln!(out, "{}", inert(&shown, true))
+}
+
+/// `text` indented by two spaces per level when it is valid JSON, without
+/// re-encoding anything: keys keep their order and numbers and strings
+/// their exact text. `None` when it is not JSON.
+fn indent_json(text: &str) -> Option<String> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n("  ", depth));
+    };
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                // An empty object or array stays on one line.
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+                if matches!(chars.peek(), Some('}' | ']')) {
+                    if let Some(close) = chars.next() {
+                        out.push(close);
+                    }
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// `text` cut to `width` characters, the last one an ellipsis when cut, so
+/// a table's columns stay aligned and a cut value says so.
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        text.chars()
+            .take(width.saturating_sub(1))
+            .chain(['…'])
+            .collect()
     }
 }
 
@@ -157,6 +230,23 @@ pub(super) fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_is_indented_without_reordering_or_re_encoding() {
+        let body = r#"{"z":1.50,"a":[],"s":"x,{\"y\":[1]}","n":{"k":[1, 2]}}"#;
+        assert_eq!(
+            super::indent_json(body).unwrap(),
+            "{\n  \"z\": 1.50,\n  \"a\": [],\n  \"s\": \"x,{\\\"y\\\":[1]}\",\n  \"n\": {\n    \"k\": [\n      1,\n      2\n    ]\n  }\n}"
+        );
+        assert_eq!(super::indent_json("not json"), None);
+    }
+
+    #[test]
+    fn cut_text_ends_in_an_ellipsis() {
+        assert_eq!(super::cut("short", 8), "short");
+        assert_eq!(super::cut("exactly8", 8), "exactly8");
+        assert_eq!(super::cut("much longer", 8), "much lo…");
+    }
+
     #[test]
     fn control_characters_are_escaped() {
         assert_eq!(super::inert("plain", false), "plain");

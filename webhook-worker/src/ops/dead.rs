@@ -71,7 +71,8 @@ impl DeadLetter {
     }
 
     /// Everything as JSON, for `--json`: the body as text when it is UTF-8,
-    /// else as `body_base64`.
+    /// else as `body_base64`; times, `attempt` and `attempts` as numbers,
+    /// each time also as an RFC 3339 `<field>_iso` string.
     pub fn to_json(&self) -> serde_json::Value {
         let mut out = serde_json::Map::new();
         // `id` is the event's (from the fields below); the dead letter's own
@@ -96,12 +97,36 @@ impl DeadLetter {
                 let headers = serde_json::from_slice(value)
                     .unwrap_or_else(|_| String::from_utf8_lossy(value).into());
                 out.insert(name.clone(), headers);
+            } else if let Some(number) = numeric(name, value) {
+                out.insert(name.clone(), number.into());
+                if TIMES.contains(&name.as_str()) {
+                    let at = std::time::UNIX_EPOCH + Duration::from_millis(number);
+                    let iso = humantime::format_rfc3339_millis(at).to_string();
+                    out.insert(format!("{name}_iso"), iso.into());
+                }
             } else {
                 out.insert(name.clone(), String::from_utf8_lossy(value).into());
             }
         }
         serde_json::Value::Object(out)
     }
+}
+
+/// Fields holding Unix milliseconds: `--json` gives them as numbers and,
+/// beside each, an RFC 3339 `<field>_iso`.
+const TIMES: [&str; 3] = [
+    field::RECEIVED_AT,
+    extra::FIRST_FAILED_AT,
+    extra::LAST_FAILED_AT,
+];
+
+/// The value of a numeric field (a time, `attempt`, `attempts`) as a number;
+/// `None` for other fields and for values that are not whole numbers.
+fn numeric(name: &str, value: &[u8]) -> Option<u64> {
+    let numeric = TIMES.contains(&name) || name == field::ATTEMPT || name == extra::ATTEMPTS;
+    numeric
+        .then(|| std::str::from_utf8(value).ok()?.parse().ok())
+        .flatten()
 }
 
 /// Which dead letters an operation applies to; every set criterion must match.
