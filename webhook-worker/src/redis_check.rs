@@ -170,39 +170,70 @@ pub async fn run_id<C: ConnectionLike + Send>(conn: &mut C) -> Result<Option<Str
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Findings {
     run_id: Option<String>,
-    summary: String,
+    warnings: Vec<Warning>,
 }
 
 impl Findings {
-    fn new(run_id: Option<String>, warnings: &[Warning]) -> Self {
-        let lines: Vec<String> = warnings.iter().map(ToString::to_string).collect();
-        Self {
-            run_id,
-            summary: lines.join("; "),
+    /// The warnings found.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// Logs each warning at `warn` level.
+    pub fn log_warnings(&self) {
+        for warning in &self.warnings {
+            tracing::warn!(%warning, "Redis setting can lose or repeat work");
+        }
+    }
+
+    /// Logs these findings when they differ from `last` (Redis restarted,
+    /// or a setting changed); nothing when they are the same.
+    pub(crate) fn log_if_changed(&self, last: Option<&Findings>) {
+        if last == Some(self) {
+            return;
+        }
+        if self.warnings.is_empty() {
+            tracing::info!(run_id = ?self.run_id, "Redis checked again (restarted, reconnected or reconfigured): eviction policy and persistence are safe");
+        } else {
+            let settings: Vec<String> = self.warnings.iter().map(ToString::to_string).collect();
+            tracing::warn!(run_id = ?self.run_id, settings = %settings.join("; "), "Redis checked again (restarted, reconnected or reconfigured): its settings can lose or repeat work");
         }
     }
 }
 
-/// Runs [`check`] on a new connection of `client` at start-up, logging each
-/// warning, and returns what it found. Returns the refusal for an evicting
-/// policy; when Redis does not answer it logs that the check could not be
-/// made and returns `Ok(None)` (the process starts, and its Redis errors
-/// say the rest).
+/// [`check`] and [`run_id`] of the server behind `conn`, within `timeout`.
+pub async fn findings<C: ConnectionLike + Send>(
+    conn: &mut C,
+    timeout: Duration,
+) -> Result<Findings, Refusal> {
+    tokio::time::timeout(timeout, async {
+        let run_id = run_id(conn).await?;
+        let warnings = check(conn).await?;
+        Ok(Findings { run_id, warnings })
+    })
+    .await
+    .unwrap_or(Err(Refusal::Timeout(timeout)))
+}
+
+/// Runs [`findings`] on a new connection of `client` at start-up, logging
+/// each warning, and returns what it found. Returns the refusal for an
+/// evicting policy; when Redis does not answer it logs that the check could
+/// not be made and returns `Ok(None)` (the process starts, and its Redis
+/// errors say the rest).
 pub async fn at_start(
     client: &redis::Client,
     timeout: Duration,
 ) -> Result<Option<Findings>, Refusal> {
-    let checked = tokio::time::timeout(timeout, async {
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        let run_id = run_id(&mut conn).await?;
-        Ok((run_id, check(&mut conn).await?))
-    })
-    .await
-    .unwrap_or(Err(Refusal::Timeout(timeout)));
+    let checked =
+        match tokio::time::timeout(timeout, client.get_multiplexed_async_connection()).await {
+            Ok(Ok(mut conn)) => findings(&mut conn, timeout).await,
+            Ok(Err(error)) => Err(error.into()),
+            Err(_) => Err(Refusal::Timeout(timeout)),
+        };
     match checked {
-        Ok((run_id, warnings)) => {
-            log_warnings(&warnings);
-            Ok(Some(Findings::new(run_id, &warnings)))
+        Ok(found) => {
+            found.log_warnings();
+            Ok(Some(found))
         }
         Err(refusal @ Refusal::Evicting { .. }) => {
             tracing::error!(reason = %refusal, "refusing to use this Redis");
@@ -236,47 +267,29 @@ pub(crate) async fn recheck_loop(
             () = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        let checked = tokio::time::timeout(timeout, async {
-            if conn.is_none() {
-                conn = Some(client.get_multiplexed_async_connection().await?);
+        if conn.is_none() {
+            conn = tokio::time::timeout(timeout, client.get_multiplexed_async_connection())
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        let Some(c) = conn.as_mut() else {
+            continue;
+        };
+        match findings(c, timeout).await {
+            Ok(found) => {
+                found.log_if_changed(last.as_ref());
+                last = Some(found);
             }
-            let Some(c) = conn.as_mut() else {
-                return Err(Refusal::Timeout(timeout));
-            };
-            let run_id = run_id(c).await?;
-            let warnings = check(c).await?;
-            Ok((run_id, warnings))
-        })
-        .await
-        .unwrap_or(Err(Refusal::Timeout(timeout)));
-        let found = match checked {
-            Ok((run_id, warnings)) => Findings::new(run_id, &warnings),
             Err(refusal @ Refusal::Evicting { .. }) => {
                 tracing::error!(reason = %refusal, "Redis now evicts events: acknowledged events and their dedupe keys can vanish");
                 last = None;
-                continue;
             }
             Err(error) => {
                 tracing::debug!(%error, "could not check Redis's settings again");
                 conn = None;
-                continue;
-            }
-        };
-        if last.as_ref() != Some(&found) {
-            if found.summary.is_empty() {
-                tracing::info!(run_id = ?found.run_id, "Redis checked again (restarted, reconnected or reconfigured): eviction policy and persistence are safe");
-            } else {
-                tracing::warn!(run_id = ?found.run_id, settings = %found.summary, "Redis checked again (restarted, reconnected or reconfigured): its settings can lose or repeat work");
             }
         }
-        last = Some(found);
-    }
-}
-
-/// Logs each warning at `warn` level.
-pub fn log_warnings(warnings: &[Warning]) {
-    for warning in warnings {
-        tracing::warn!(%warning, "Redis setting can lose or repeat work");
     }
 }
 

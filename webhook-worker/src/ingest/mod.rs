@@ -70,9 +70,8 @@ pub struct Ingest {
     store: store::Store,
     retry_after: HeaderValue,
     max_body_bytes: usize,
-    /// Bytes of request bodies that may be read at once; a request takes
-    /// its declared length (or `max_body_bytes`) while its body is read and
-    /// handled.
+    /// Bytes of request bodies that may be read at once; a request holds
+    /// the bytes that have arrived until it is answered.
     body_budget: Arc<Semaphore>,
     request_timeout: std::time::Duration,
     limits: serve::ConnectionLimits,
@@ -198,14 +197,13 @@ impl Ingest {
 
 impl Ingest {
     /// Runs the settings check and records whether Redis must not be
-    /// written to; returns the run id and a summary of what was found, or
-    /// `None` when Redis did not answer.
-    async fn refresh_redis_state(&self) -> Option<(Option<String>, String)> {
-        let (run_id, found, refusal) = match self.store.check_settings().await {
-            Ok((run_id, warnings)) => (run_id, summary(&warnings), None),
+    /// written to; returns what was found when Redis answered with a usable
+    /// policy (`None` when it is evicting or did not answer).
+    async fn refresh_redis_state(&self) -> Option<crate::redis_check::Findings> {
+        let (found, refusal) = match self.store.check_settings().await {
+            Ok(found) => (Some(found), None),
             Err(refusal @ crate::redis_check::Refusal::Evicting { .. }) => {
-                let text = refusal.to_string();
-                (None, text.clone(), Some(text))
+                (None, Some(refusal.to_string()))
             }
             Err(_) => return None,
         };
@@ -222,7 +220,7 @@ impl Ingest {
             tracing::info!("Redis's eviction policy is safe again: accepting events");
         }
         *current = refusal;
-        Some((run_id, found))
+        found
     }
 
     /// Runs the settings check for `/readyz` unless it ran within the last
@@ -321,9 +319,9 @@ async fn watch_redis(
     refused: tokio::sync::oneshot::Sender<crate::redis_check::Refusal>,
 ) {
     let mut last = match ingest.store.check_settings().await {
-        Ok((run_id, warnings)) => {
-            crate::redis_check::log_warnings(&warnings);
-            Some((run_id, summary(&warnings)))
+        Ok(found) => {
+            found.log_warnings();
+            Some(found)
         }
         Err(refusal @ crate::redis_check::Refusal::Evicting { .. }) => {
             tracing::error!(reason = %refusal, "refusing to run on this Redis");
@@ -341,25 +339,9 @@ async fn watch_redis(
     };
     loop {
         tokio::time::sleep(REDIS_CHECK_INTERVAL).await;
-        let Some((run_id, found)) = ingest.refresh_redis_state().await else {
-            continue;
-        };
-        let changed = last
-            .as_ref()
-            .is_none_or(|(id, seen)| *id != run_id || *seen != found);
-        if changed {
-            if found.is_empty() {
-                tracing::info!(run_id = ?run_id, "Redis checked again (restarted, reconnected or reconfigured): eviction policy and persistence are safe");
-            } else {
-                tracing::warn!(run_id = ?run_id, settings = %found, "Redis checked again (restarted, reconnected or reconfigured): its settings can lose or repeat work");
-            }
+        if let Some(found) = ingest.refresh_redis_state().await {
+            found.log_if_changed(last.as_ref());
+            last = Some(found);
         }
-        last = Some((run_id, found));
     }
-}
-
-/// The warnings as one line.
-fn summary(warnings: &[crate::redis_check::Warning]) -> String {
-    let lines: Vec<String> = warnings.iter().map(ToString::to_string).collect();
-    lines.join("; ")
 }

@@ -116,19 +116,12 @@ impl Store {
         Ok(())
     }
 
-    /// The server's settings check ([`crate::redis_check::check`]) and its
-    /// run id, on the store's connection.
+    /// The server's settings check ([`crate::redis_check::findings`]), on
+    /// the store's connection.
     pub(crate) async fn check_settings(
         &self,
-    ) -> Result<(Option<String>, Vec<crate::redis_check::Warning>), crate::redis_check::Refusal>
-    {
+    ) -> Result<crate::redis_check::Findings, crate::redis_check::Refusal> {
         let mut connection = self.connection.clone();
-        tokio::time::timeout(self.timeout, async {
-            let run_id = crate::redis_check::run_id(&mut connection).await?;
-            let warnings = crate::redis_check::check(&mut connection).await?;
-            Ok((run_id, warnings))
-        })
-        .await
-        .unwrap_or(Err(crate::redis_check::Refusal::Timeout(self.timeout)))
+        crate::redis_check::findings(&mut connection, self.timeout).await
     }
 }
