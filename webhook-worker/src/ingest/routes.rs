@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
 use tokio::sync::OwnedSemaphorePermit;
 use webhook_core::Envelope;
+use webhook_core::config::Source;
 
 use super::Ingest;
 use super::log::Escaped;
@@ -21,12 +22,11 @@ use super::store::Stored;
 /// the limits, verify, read id and type, store, answer; counts each request
 /// by source and outcome.
 pub(crate) async fn receive(
-    state: State<Arc<Ingest>>,
+    State(ingest): State<Arc<Ingest>>,
     path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let ingest = state.0.clone();
     let Ok(Path(name)) = path else {
         let response = ingest.reject(
             StatusCode::BAD_REQUEST,
@@ -37,19 +37,19 @@ pub(crate) async fn receive(
         count("unknown".to_owned(), "bad_request", started);
         return response;
     };
-    if !ingest.sources.contains_key(&name) {
+    let Some(source) = ingest.sources.get(&name) else {
         tracing::debug!(source = %Escaped(&name), "unknown source");
         let body = br#"{"error":"unknown source"}"#.to_vec();
         count("unknown".to_owned(), "unknown_source", started);
         return json(StatusCode::NOT_FOUND, body);
-    }
+    };
     if let Some(refusal) = ingest.redis_refusal() {
         count(name, "unavailable", started);
         return ingest.unavailable(message("error", &refusal));
     }
     let (parts, body) = request.into_parts();
     let (response, outcome) = match ingest.read_body(&parts.headers, &parts.uri, body).await {
-        Ok((body, _budget)) => handle(state, name.clone(), parts.headers, body, started).await,
+        Ok((body, _budget)) => handle(&ingest, source, parts.headers, body, started).await,
         Err(rejected) => rejected,
     };
     count(name, outcome, started);
@@ -65,22 +65,18 @@ fn count(source: String, outcome: &'static str, started: Instant) {
 }
 
 async fn handle(
-    State(ingest): State<Arc<Ingest>>,
-    name: String,
+    ingest: &Ingest,
+    source: &Source,
     headers: HeaderMap,
     body: Bytes,
     started: Instant,
 ) -> (Response, &'static str) {
-    let Some(source) = ingest.sources.get(&name) else {
-        tracing::debug!(source = %Escaped(&name), "unknown source");
-        let body = br#"{"error":"unknown source"}"#.to_vec();
-        return (json(StatusCode::NOT_FOUND, body), "unknown_source");
-    };
+    let name = &source.name;
     let verified = match source.verifier.verify(&headers, &body) {
         Ok(verified) => verified,
         Err(error) => {
             if let Some(suppressed) = ingest.logs.allow("unauthorized") {
-                tracing::warn!(source = %Escaped(&name), reason = %Escaped(&error.to_string()), times_since_last_log = suppressed, "rejected");
+                tracing::warn!(source = %Escaped(name), reason = %Escaped(&error.to_string()), times_since_last_log = suppressed, "rejected");
             }
             return (
                 json(error.status(), br#"{"error":"unauthorized"}"#.to_vec()),
@@ -92,7 +88,7 @@ async fn handle(
         Ok(meta) => meta,
         Err(error) => {
             if let Some(suppressed) = ingest.logs.allow("bad_request") {
-                tracing::warn!(source = %Escaped(&name), reason = %Escaped(&error.to_string()), times_since_last_log = suppressed, "unreadable event");
+                tracing::warn!(source = %Escaped(name), reason = %Escaped(&error.to_string()), times_since_last_log = suppressed, "unreadable event");
             }
             return (
                 json(error.status(), message("error", &error.to_string())),
@@ -109,7 +105,7 @@ async fn handle(
         }
     };
     if let Some(answer) = verified.handshake_answer(&meta.event_type) {
-        tracing::info!(source = %Escaped(&name), event_type = %Escaped(&meta.event_type), "handshake answered");
+        tracing::info!(source = %Escaped(name), event_type = %Escaped(&meta.event_type), "handshake answered");
         return (json(StatusCode::OK, answer), "handshake");
     }
     let (dedupe, id) = match meta.id {
@@ -117,7 +113,7 @@ async fn handle(
         None => (false, Envelope::generate_id()),
     };
     if !source.accepts(&meta.event_type) {
-        tracing::debug!(source = %Escaped(&name), event_id = %Escaped(&id), event_type = %Escaped(&meta.event_type), "ignored by the source's event_types");
+        tracing::debug!(source = %Escaped(name), event_id = %Escaped(&id), event_type = %Escaped(&meta.event_type), "ignored by the source's event_types");
         return (acknowledge("ignored", &id), "ignored");
     }
     let retained = source.verifier.retain_headers(&headers);
@@ -203,10 +199,10 @@ pub(crate) async fn method_not_allowed(
     uri: Uri,
 ) -> Response {
     let started = Instant::now();
-    let text = if uri.path().starts_with("/webhooks/") {
-        "webhooks are sent with POST"
+    let (text, allow) = if uri.path().starts_with("/webhooks/") {
+        ("webhooks are sent with POST", "POST")
     } else {
-        "this path answers GET"
+        ("this path answers GET", "GET, HEAD")
     };
     let mut response = ingest.reject(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -214,11 +210,6 @@ pub(crate) async fn method_not_allowed(
         text,
         &uri,
     );
-    let allow = if uri.path().starts_with("/webhooks/") {
-        "POST"
-    } else {
-        "GET, HEAD"
-    };
     response
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
