@@ -67,31 +67,41 @@ pub enum Field {
 }
 
 impl Field {
+    /// Calls `f` on this field and on every field it is made of, depth
+    /// first.
+    pub(crate) fn visit<'a>(&'a self, f: &mut dyn FnMut(&'a Field)) {
+        f(self);
+        match self {
+            Self::FirstOf(fields) => fields.iter().for_each(|field| field.visit(f)),
+            Self::Dotted(first, second) => {
+                first.visit(f);
+                second.visit(f);
+            }
+            Self::Prefixed(_, field) => field.visit(f),
+            Self::Header(_)
+            | Self::Json(_)
+            | Self::Fixed(_)
+            | Self::SignedId
+            | Self::SignedDigest
+            | Self::Absent => {}
+        }
+    }
+
+    fn any(&self, test: impl Fn(&Field) -> bool) -> bool {
+        let mut found = false;
+        self.visit(&mut |field| found |= test(field));
+        found
+    }
+
     /// Whether this field, or one it is made of, is read from a request
     /// header (which a signature may not cover).
     pub fn reads_header(&self) -> bool {
-        match self {
-            Self::Header(_) => true,
-            Self::FirstOf(fields) => fields.iter().any(Self::reads_header),
-            Self::Dotted(first, second) => first.reads_header() || second.reads_header(),
-            Self::Prefixed(_, field) => field.reads_header(),
-            Self::Json(_) | Self::Fixed(_) | Self::SignedId | Self::SignedDigest | Self::Absent => {
-                false
-            }
-        }
+        self.any(|field| matches!(field, Self::Header(_)))
     }
 
     /// Whether this field, or one it is made of, is [`Field::SignedDigest`].
     pub(crate) fn needs_digest(&self) -> bool {
-        match self {
-            Self::SignedDigest => true,
-            Self::FirstOf(fields) => fields.iter().any(Self::needs_digest),
-            Self::Dotted(first, second) => first.needs_digest() || second.needs_digest(),
-            Self::Prefixed(_, field) => field.needs_digest(),
-            Self::Header(_) | Self::Json(_) | Self::Fixed(_) | Self::SignedId | Self::Absent => {
-                false
-            }
-        }
+        self.any(|field| matches!(field, Self::SignedDigest))
     }
 }
 

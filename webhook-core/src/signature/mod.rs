@@ -66,6 +66,9 @@ use key::Key;
 pub struct Verifier {
     scheme: Scheme,
     keys: Vec<Key>,
+    /// Whether the event id is [`Field::SignedDigest`](crate::extract::Field::SignedDigest)
+    /// (then each verified request's signed content is digested once).
+    digest_id: bool,
 }
 
 impl fmt::Debug for Verifier {
@@ -112,7 +115,12 @@ impl Verifier {
             .enumerate()
             .map(|(i, secret)| key::derive(&scheme, i + 1, secret))
             .collect::<Result<_, _>>()?;
-        Ok(Self { scheme, keys })
+        let digest_id = scheme.fields.id.needs_digest();
+        Ok(Self {
+            scheme,
+            keys,
+            digest_id,
+        })
     }
 
     /// The scheme this verifier checks.
@@ -202,7 +210,7 @@ impl Verifier {
                 }
             };
             if matched {
-                let signed_digest = self.scheme.fields.id.needs_digest().then(|| {
+                let signed_digest = self.digest_id.then(|| {
                     let mut digest = Sha256::new();
                     content(&mut |bytes| digest.update(bytes));
                     format!("sha256:{}", hex::encode(digest.finalize()))

@@ -88,8 +88,13 @@ pub(super) fn retain(
     for set in &scheme.headers {
         first.extend(set.timestamp.iter().chain(set.id.iter()));
     }
-    named(&scheme.fields.id, &mut first);
-    named(&scheme.fields.event_type, &mut first);
+    for field in [&scheme.fields.id, &scheme.fields.event_type] {
+        field.visit(&mut |part| {
+            if let Field::Header(name) = part {
+                first.push(name);
+            }
+        });
+    }
     let mut order: Vec<&HeaderName> = Vec::with_capacity(headers.keys_len());
     for name in first {
         if headers.contains_key(name) && !order.contains(&name) {
@@ -133,17 +138,4 @@ pub(super) fn retain(
             .insert(DROPPED_HEADERS_MARKER.to_owned(), kept.dropped.to_string());
     }
     kept
-}
-
-fn named<'a>(field: &'a Field, into: &mut Vec<&'a HeaderName>) {
-    match field {
-        Field::Header(name) => into.push(name),
-        Field::FirstOf(fields) => fields.iter().for_each(|f| named(f, into)),
-        Field::Dotted(a, b) => {
-            named(a, into);
-            named(b, into);
-        }
-        Field::Prefixed(_, field) => named(field, into),
-        _ => {}
-    }
 }
