@@ -114,15 +114,15 @@ fn tokens(pointer: &str) -> impl Iterator<Item = Option<String>> + '_ {
         .chain(invalid)
 }
 
-/// The raw value at `pointer` in the JSON text `text`, as
-/// `serde_json::Value::pointer` would find it.
-fn json_pointer<'t>(text: &'t str, pointer: &str) -> Option<&'t RawValue> {
-    let mut current: &'t RawValue = serde_json::from_str(text).ok()?;
+/// The raw text of the value at `pointer` in the JSON text `text` (already
+/// validated), as `serde_json::Value::pointer` would find it; each step
+/// scans only the object or array it is in.
+fn json_pointer<'t>(text: &'t str, pointer: &str) -> Option<&'t str> {
+    let mut current: &'t str = text;
     for token in tokens(pointer) {
         let token = token?;
-        let raw = current.get();
-        let mut deserializer = serde_json::Deserializer::from_str(raw);
-        current = match raw.as_bytes().first() {
+        let mut deserializer = serde_json::Deserializer::from_str(current);
+        let found: &'t RawValue = match current.trim_start().as_bytes().first() {
             Some(b'{') => deserializer.deserialize_map(Member(&token)).ok()??,
             Some(b'[') => {
                 // As serde_json: no sign, no leading zero.
@@ -134,12 +134,13 @@ fn json_pointer<'t>(text: &'t str, pointer: &str) -> Option<&'t RawValue> {
             }
             _ => return None,
         };
+        current = found.get();
     }
     Some(current)
 }
 
-fn scalar(raw: &RawValue) -> Scalar {
-    let text = raw.get().trim();
+fn scalar(raw: &str) -> Scalar {
+    let text = raw.trim();
     match text.as_bytes().first() {
         Some(b'"') => serde_json::from_str(text).map_or(Scalar::Unusable, Scalar::Text),
         Some(b'-' | b'0'..=b'9') => Scalar::Text(text.to_owned()),
