@@ -21,6 +21,17 @@ fn unexpected(what: &'static str, got: &Value) -> redis::RedisError {
     ))
 }
 
+/// A string of a reply (a stream name, an entry id); `what` says what it
+/// should have been.
+fn text(value: Value, what: &'static str) -> redis::RedisResult<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes)
+            .map_err(|_| redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, what))),
+        Value::SimpleString(text) => Ok(text),
+        other => Err(unexpected(what, &other)),
+    }
+}
+
 /// A value's RESP type, for messages (never the value itself, which may be
 /// an event's body).
 fn kind(value: &Value) -> &'static str {
@@ -69,16 +80,10 @@ pub(crate) fn read_reply(value: Value) -> redis::RedisResult<Vec<Entry>> {
     };
     let mut out = Vec::new();
     for (name, entries) in streams {
-        let name = match name {
-            Value::BulkString(bytes) => String::from_utf8(bytes).map_err(|_| {
-                redis::RedisError::from((
-                    redis::ErrorKind::UnexpectedReturnType,
-                    "a stream name in an XREADGROUP reply is not UTF-8",
-                ))
-            })?,
-            Value::SimpleString(text) => text,
-            other => return Err(unexpected("a stream name is not a string", &other)),
-        };
+        let name = text(
+            name,
+            "a stream name in an XREADGROUP reply is not UTF-8 text",
+        )?;
         out.extend(entries_reply(&name, entries)?);
     }
     Ok(out)
@@ -103,16 +108,7 @@ pub(crate) fn entries_reply(stream: &str, value: Value) -> redis::RedisResult<Ve
         let (Some(id), Some(fields)) = (parts.next(), parts.next()) else {
             continue;
         };
-        let id = match id {
-            Value::BulkString(bytes) => String::from_utf8(bytes).map_err(|_| {
-                redis::RedisError::from((
-                    redis::ErrorKind::UnexpectedReturnType,
-                    "a stream entry id is not UTF-8",
-                ))
-            })?,
-            Value::SimpleString(text) => text,
-            other => return Err(unexpected("a stream entry id is not a string", &other)),
-        };
+        let id = text(id, "a stream entry id is not UTF-8 text")?;
         let flat = match fields {
             Value::Nil => continue,
             Value::Array(flat) => flat,
