@@ -49,13 +49,18 @@ pub fn init() {
 /// lines on standard error (standard output stays the commands' own), the
 /// level from `RUST_LOG` (default `info`), in `format`; text in colour only
 /// when standard error is a terminal and `NO_COLOR` is not set, so files
-/// and pipes get plain text.
+/// and pipes get plain text. Lines that cannot be written (standard error
+/// closed) are dropped; the process goes on.
 pub fn init_with(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A closed standard error (the log reader went away) must cost the
+        // lines, not the process: by default a failed write is reported
+        // with `eprintln!`, which panics on that same closed stream.
+        .log_internal_errors(false);
     // An embedding application that installed its own subscriber keeps it.
     let _ = match format {
         LogFormat::Text => builder

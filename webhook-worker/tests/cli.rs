@@ -124,6 +124,71 @@ fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
+/// `webhook [global flags] ingest` on a config of `settings` plus a `github`
+/// source, listening on `listen`, with stderr read up to its "ingest
+/// listening" line; killed on drop.
+struct RunningIngest {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    /// The "ingest listening" log line.
+    started: String,
+}
+
+impl RunningIngest {
+    fn start(redis: &Redis, settings: &str, global: &[&str], listen: &str) -> Self {
+        use std::io::{BufRead as _, BufReader};
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("webhook-cli-ingest-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("webhooks.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "{settings}\n[sources.github]\nprovider = \"github\"\n\
+                 secrets = [{{ env = \"TEST_GITHUB_SECRET\" }}]\n"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
+            .args(global)
+            .args(["ingest", "--config"])
+            .arg(&config)
+            .env("REDIS_URL", redis.url())
+            .env("WEBHOOK_LISTEN", listen)
+            .env("TEST_GITHUB_SECRET", "s3cret")
+            .env_remove("NO_COLOR")
+            .env_remove("RUST_LOG")
+            .env_remove("WEBHOOK_LOG_FORMAT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let started = loop {
+            let line = lines.next().expect("the ingest logs").unwrap();
+            if line.contains("ingest listening") {
+                break line;
+            }
+        };
+        Self {
+            child,
+            dir,
+            started,
+        }
+    }
+}
+
+impl Drop for RunningIngest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[test]
 fn a_reader_that_goes_away_ends_stats_watch_quietly() {
     use std::io::Read as _;
@@ -147,7 +212,7 @@ fn a_reader_that_goes_away_ends_stats_watch_quietly() {
 
 #[test]
 fn pipes_and_files_get_no_terminal_codes() {
-    use std::io::{BufRead as _, BufReader, Read as _};
+    use std::io::Read as _;
     let redis = Redis::start();
 
     // `stats --watch` into a pipe: refreshes, no screen clearing.
@@ -163,77 +228,37 @@ fn pipes_and_files_get_no_terminal_codes() {
 
     // The ingest's log lines on stderr (a pipe): plain text, and not on
     // stdout.
-    let dir = std::env::temp_dir().join(format!("webhook-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("webhooks.toml");
-    std::fs::write(
-        &config,
-        "[sources.github]\nprovider = \"github\"\nsecrets = [{ env = \"TEST_GITHUB_SECRET\" }]\n",
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
-        .args(["ingest", "--config"])
-        .arg(&config)
-        .env("REDIS_URL", redis.url())
-        .env("WEBHOOK_LISTEN", "127.0.0.1:0")
-        .env("TEST_GITHUB_SECRET", "s3cret")
-        .env_remove("NO_COLOR")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let mut ingest = RunningIngest::start(&redis, "", &[], "127.0.0.1:0");
+    let line = ingest.started.clone();
+    let _ = ingest.child.kill();
+    let mut stdout = String::new();
+    ingest
+        .child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = loop {
-        let line = lines.next().expect("a log line").unwrap();
-        if line.contains("ingest listening") {
-            break line;
-        }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(stdout, "", "log lines on stdout");
     assert!(!line.contains('\x1b'), "colour in a pipe: {line:?}");
 }
 
 #[test]
 fn sigterm_with_a_stalled_client_ends_the_ingest_within_its_shutdown_timeout() {
-    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::io::Write as _;
     let redis = Redis::start();
-    let dir = std::env::temp_dir().join(format!("webhook-sigterm-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("webhooks.toml");
-    // The request may take a minute; shutdown waits one second for it.
-    std::fs::write(
-        &config,
-        "request_timeout = \"60s\"\nshutdown_timeout = \"1s\"\n\
-         [sources.github]\nprovider = \"github\"\nsecrets = [{ env = \"TEST_GITHUB_SECRET\" }]\n",
-    )
-    .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
-        .args(["ingest", "--config"])
-        .arg(&config)
-        .env("REDIS_URL", redis.url())
-        .env("WEBHOOK_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TEST_GITHUB_SECRET", "s3cret")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    while !lines
-        .next()
-        .expect("the ingest logs")
-        .unwrap()
-        .contains("ingest listening")
-    {}
+    // The request may take a minute; shutdown waits one second for it.
+    let mut ingest = RunningIngest::start(
+        &redis,
+        "request_timeout = \"60s\"\nshutdown_timeout = \"1s\"",
+        &[],
+        &format!("127.0.0.1:{port}"),
+    );
     // A client that sends its headers and part of its body, then stalls.
     let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stalled
@@ -244,52 +269,59 @@ fn sigterm_with_a_stalled_client_ends_the_ingest_within_its_shutdown_timeout() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &ingest.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     // Far below the request's own 60 s: only the shutdown deadline ends it.
-    let status = wait(&mut child);
-    std::fs::remove_dir_all(&dir).unwrap();
+    let status = wait(&mut ingest.child);
     assert!(status.success(), "{status:?}");
     drop(stalled);
 }
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    use std::io::{BufRead as _, BufReader};
     let redis = Redis::start();
-    let dir = std::env::temp_dir().join(format!("webhook-json-log-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("webhooks.toml");
-    std::fs::write(
-        &config,
-        "[sources.github]\nprovider = \"github\"\nsecrets = [{ env = \"TEST_GITHUB_SECRET\" }]\n",
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
-        .args(["--log-format", "json", "ingest", "--config"])
-        .arg(&config)
-        .env("REDIS_URL", redis.url())
-        .env("WEBHOOK_LISTEN", "127.0.0.1:0")
-        .env("TEST_GITHUB_SECRET", "s3cret")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = loop {
-        let line = lines.next().expect("a log line").unwrap();
-        if line.contains("ingest listening") {
-            break line;
-        }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    std::fs::remove_dir_all(&dir).unwrap();
-    let object: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let ingest = RunningIngest::start(&redis, "", &["--log-format", "json"], "127.0.0.1:0");
+    let line = &ingest.started;
+    let object: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(object["level"], "INFO", "{line}");
     assert_eq!(object["fields"]["message"], "ingest listening", "{line}");
+}
+
+#[test]
+fn a_closed_stderr_costs_log_lines_not_the_ingest() {
+    use std::io::{Read as _, Write as _};
+    let redis = Redis::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // `start` stops reading stderr once the ingest is up: the log reader
+    // has gone away, as when a log pipe's consumer dies.
+    let mut ingest = RunningIngest::start(&redis, "", &[], &format!("127.0.0.1:{port}"));
+    let exchange = |request: &[u8]| {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.write_all(request).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    // Each of these writes a log line into the closed stderr.
+    for _ in 0..3 {
+        let answer = exchange(
+            b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+        );
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
+    let answer = exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &ingest.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = wait(&mut ingest.child);
+    assert!(status.success(), "the ingest ended with {status:?}");
 }
