@@ -7,48 +7,18 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
 use support::Case;
+use support::logs::Captured;
 use support::redis_server::RedisServer;
 use webhook::config::Source;
 use webhook::ingest::{Ingest, IngestSettings, serve_on};
 
-/// Everything the subscriber writes, shared with the test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_controlled_text_is_logged_escaped() {
-    let captured = Captured::default();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .finish(),
-    )
-    .unwrap();
+    let captured = Captured::install(tracing::Level::DEBUG);
 
     let redis = RedisServer::start();
     let (key, secret) = Case::Stripe.key(1);
@@ -108,7 +78,7 @@ async fn request_controlled_text_is_logged_escaped() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     assert!(text.contains("unknown source"), "{text}");
     assert!(text.contains("accepted"), "{text}");
     assert!(

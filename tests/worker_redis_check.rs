@@ -8,10 +8,9 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use support::logs::Captured;
 use support::redis_server::RedisServer;
 use webhook::prelude::*;
 use webhook::webhook_worker::worker::{Worker, WorkerSettings};
@@ -21,54 +20,9 @@ async fn rechecked_noop(_event: Event<serde_json::Value>) -> Result<(), HandlerE
     Ok(())
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    async fn until(&self, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.text().contains(what) {
-            assert!(
-                Instant::now() < deadline,
-                "never logged {what:?}:\n{}",
-                self.text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_reconfigured_to_evict_is_reported_while_the_worker_runs() {
-    let captured = Captured::default();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_ansi(false)
-            .finish(),
-    )
-    .unwrap();
+    let captured = Captured::install(tracing::Level::INFO);
     let redis = RedisServer::start_with(&["--appendonly", "yes"]);
     let mut settings = WorkerSettings::default();
     settings.redis_check_interval = Duration::from_millis(100);
