@@ -20,6 +20,7 @@ pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod redis_check;
+pub mod scaffold;
 mod signal;
 pub mod worker;
 

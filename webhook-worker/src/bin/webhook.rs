@@ -40,8 +40,57 @@ enum Command {
         #[arg(long, short, default_value = "webhooks.toml")]
         config: PathBuf,
     },
+    /// Create a worker crate to start an application from: one typed
+    /// handler, its unit tests, a `webhooks.toml` for the ingest and a
+    /// sample event.
+    New {
+        /// The directory to create (must be missing or empty).
+        dir: PathBuf,
+        /// The package name (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The framework checkout to depend on (default: the one this
+        /// command was built from).
+        #[arg(long, conflicts_with = "git")]
+        path: Option<PathBuf>,
+        /// Depend on the framework from this git repository instead.
+        #[arg(long)]
+        git: Option<String>,
+    },
     #[command(flatten)]
     Ops(webhook_worker::cli::OpsCommand),
+}
+
+fn new(
+    dir: &std::path::Path,
+    name: Option<&str>,
+    path: Option<PathBuf>,
+    git: Option<String>,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use webhook_worker::scaffold::{self, Framework};
+    let framework = match (path, git) {
+        (Some(path), _) => Framework::Path(std::path::absolute(&path).unwrap_or(path)),
+        (None, Some(url)) => Framework::Git(url),
+        (None, None) => Framework::built_from().ok_or_else(|| {
+            anyhow::anyhow!(
+                "the checkout this command was built from is gone; pass --path <your clone> \
+                 or --git <repository url>"
+            )
+        })?,
+    };
+    let created = scaffold::create(dir, name, &framework)?;
+    let mut out = std::io::stdout().lock();
+    let shown = created.dir.display();
+    writeln!(out, "created {} in {shown}:", created.name)?;
+    for file in &created.files {
+        writeln!(out, "  {file}")?;
+    }
+    writeln!(
+        out,
+        "next: cd {shown} && cargo test; then see its README.md"
+    )?;
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -63,6 +112,12 @@ fn main() -> ExitCode {
                 ingest::serve(settings, webhook_worker::shutdown_signal()).await?;
                 Ok::<(), anyhow::Error>(())
             }
+            Command::New {
+                dir,
+                name,
+                path,
+                git,
+            } => new(&dir, name.as_deref(), path, git),
             Command::Ops(command) => {
                 webhook_worker::cli::run_stdout(command).await?;
                 Ok(())
