@@ -80,6 +80,7 @@ async fn an_allkeys_policy_is_refused_at_start_by_the_ingest_and_the_worker() {
         .consumer("w1")
         .build()
         .unwrap();
+    support::logs::quiet();
     let error = tokio::time::timeout(HANG, worker.run(std::future::pending()))
         .await
         .expect("the worker ran on an evicting Redis")

@@ -85,6 +85,7 @@ async fn replay_reruns_the_handler_once_even_when_replays_race_and_purge_follows
         .build()
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    support::logs::quiet();
     let running = tokio::spawn(worker.run(async {
         let _ = stopped.await;
     }));
@@ -242,6 +243,44 @@ async fn stats_report_what_is_in_redis() {
     assert_eq!(
         (group.consumers[0].name.as_str(), group.consumers[0].pending),
         ("w1", 2)
+    );
+
+    // The text report: a row per group, then a row per consumer, each
+    // value under its column's header.
+    let mut text = Vec::new();
+    cli::run(
+        OpsCommand::Stats {
+            redis: RedisArgs {
+                redis_url: redis.url(),
+            },
+            queues: Vec::new(),
+            json: false,
+            watch: None,
+        },
+        &mut text,
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("QUEUE  STREAM  DEAD  GROUP    PENDING"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("shop        5     1  workers        2"),
+        "{text}"
+    );
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(cells[6], "3", "the lag: {text}");
+    assert!(lines[1].ends_with("2096-10-02T07:06:40Z"), "{text}");
+    assert_eq!(
+        lines[3], "QUEUE  GROUP    CONSUMER  PENDING  IDLE",
+        "{text}"
+    );
+    assert!(
+        lines[4].starts_with("shop   workers  w1              2  "),
+        "{text}"
     );
 
     let unknown = ops::stats(&mut connection, "nope").await.unwrap_err();

@@ -25,6 +25,19 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
+/// Sends log lines to the test's captured output (shown only for a test
+/// that fails), at `RUST_LOG` or `warn`, unless this binary installed a
+/// subscriber already. The worker installs a default one writing to
+/// standard error when none is set, which would print every test's lines.
+pub fn quiet() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(filter)
+        .try_init();
+}
+
 impl Captured {
     /// Installs a process-wide subscriber (plain text, at `level` and
     /// above) writing here; one per test binary.

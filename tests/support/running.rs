@@ -12,6 +12,7 @@ pub struct Running {
 
 impl Running {
     pub fn start(builder: WorkerBuilder) -> Self {
+        super::logs::quiet();
         let worker = builder.build().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(worker.run(async {

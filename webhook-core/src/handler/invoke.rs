@@ -23,6 +23,19 @@ impl Outcome {
         matches!(self, Self::Succeeded)
     }
 
+    /// Whether the run failed for good: `HandlerError::reject`, or a body
+    /// that did not deserialize. The worker dead-letters it at once.
+    pub fn is_rejected(&self) -> bool {
+        self.failure().is_some_and(|f| f.retry == Retry::Never)
+    }
+
+    /// Whether the run failed and the worker would run it again (after
+    /// its backoff, or the delay of `HandlerError::retry_after`), while the
+    /// handler's `retries` last: an error from `?`, a panic, a timeout.
+    pub fn is_retryable(&self) -> bool {
+        self.failure().is_some_and(|f| f.retry.is_retryable())
+    }
+
     /// The failure, if the run failed.
     pub fn failure(&self) -> Option<&Failure> {
         match self {

@@ -298,9 +298,7 @@ async fn execute(command: OpsCommand, out: &mut Output<'_>) -> Result<(), CliErr
                 } else if all.is_empty() {
                     writeln!(out, "no queues in this Redis yet")?;
                 } else {
-                    for stats in &all {
-                        report::write_stats(out, stats)?;
-                    }
+                    report::write_stats(out, &all)?;
                 }
                 out.flush()?;
                 match watch {

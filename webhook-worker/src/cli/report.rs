@@ -175,43 +175,138 @@ pub(super) fn inert(text: &str, lines: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-pub(super) fn write_stats(out: &mut dyn Write, stats: &ops::QueueStats) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "queue {}: {} entries in the stream, {} dead letter(s)",
-        stats.queue, stats.length, stats.dead_letters
-    )?;
-    if stats.groups.is_empty() {
-        writeln!(out, "  no consumer group yet (no worker has started on it)")?;
-    }
-    for g in &stats.groups {
-        let oldest = g
-            .oldest_pending_age_ms
-            .map(|ms| format!(" (oldest {})", ms_text(ms)))
-            .unwrap_or_default();
-        let lag = g
-            .lag
-            .map_or_else(|| "unknown".to_owned(), |l| l.to_string());
-        let next = g
-            .next_retry_due_ms
-            .map(|due| format!(", next due {}", time(due)))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "  group {}: pending {}{oldest}, lag {lag}, retries scheduled {}{next}, due {}",
-            g.name, g.pending, g.retries_scheduled, g.retries_due
-        )?;
-        for c in &g.consumers {
-            writeln!(
-                out,
-                "    consumer {}: pending {}, idle {}",
-                c.name,
-                c.pending,
-                ms_text(c.idle_ms)
-            )?;
+/// Every queue's stream and groups as one table, then every consumer as a
+/// second: one row per group (a queue without a group yet gets one row
+/// saying so) and per consumer.
+pub(super) fn write_stats(out: &mut dyn Write, all: &[ops::QueueStats]) -> std::io::Result<()> {
+    let mut groups = Table::new(&[
+        ("QUEUE", Align::Left),
+        ("STREAM", Align::Right),
+        ("DEAD", Align::Right),
+        ("GROUP", Align::Left),
+        ("PENDING", Align::Right),
+        ("OLDEST PENDING", Align::Right),
+        ("LAG", Align::Right),
+        ("RETRIES", Align::Right),
+        ("DUE NOW", Align::Right),
+        ("NEXT RETRY", Align::Left),
+    ]);
+    let mut consumers = Table::new(&[
+        ("QUEUE", Align::Left),
+        ("GROUP", Align::Left),
+        ("CONSUMER", Align::Left),
+        ("PENDING", Align::Right),
+        ("IDLE", Align::Right),
+    ]);
+    for stats in all {
+        let queue = inert(&stats.queue, false).into_owned();
+        if stats.groups.is_empty() {
+            groups.row(vec![
+                queue.clone(),
+                stats.length.to_string(),
+                stats.dead_letters.to_string(),
+                "(none yet: no worker has started on it)".to_owned(),
+            ]);
+        }
+        for g in &stats.groups {
+            groups.row(vec![
+                queue.clone(),
+                stats.length.to_string(),
+                stats.dead_letters.to_string(),
+                inert(&g.name, false).into_owned(),
+                g.pending.to_string(),
+                g.oldest_pending_age_ms.map(ms_text).unwrap_or_default(),
+                g.lag
+                    .map_or_else(|| "unknown".to_owned(), |l| l.to_string()),
+                g.retries_scheduled.to_string(),
+                g.retries_due.to_string(),
+                g.next_retry_due_ms.map(time).unwrap_or_default(),
+            ]);
+            for c in &g.consumers {
+                consumers.row(vec![
+                    queue.clone(),
+                    inert(&g.name, false).into_owned(),
+                    inert(&c.name, false).into_owned(),
+                    c.pending.to_string(),
+                    ms_text(c.idle_ms),
+                ]);
+            }
         }
     }
-    Ok(())
+    groups.write(out)?;
+    if consumers.rows.is_empty() {
+        writeln!(out, "\nno consumers")
+    } else {
+        writeln!(out)?;
+        consumers.write(out)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Columns as wide as their widest cell, two spaces apart; a row shorter
+/// than the header leaves its last cell unpadded (it may run over the
+/// columns it does not fill).
+struct Table {
+    columns: Vec<(&'static str, Align)>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(columns: &[(&'static str, Align)]) -> Self {
+        Self {
+            columns: columns.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let width = |i: usize| {
+            let cells = self
+                .rows
+                .iter()
+                .filter(|r| r.len() == self.columns.len())
+                .filter_map(|r| r.get(i));
+            cells
+                .map(|c| c.chars().count())
+                .chain([self.columns[i].0.len()])
+                .max()
+                .unwrap_or(0)
+        };
+        let widths: Vec<usize> = (0..self.columns.len()).map(width).collect();
+        let header: Vec<String> = self.columns.iter().map(|(h, _)| (*h).to_owned()).collect();
+        for cells in std::iter::once(&header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                let last = i + 1 == cells.len();
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                match (self.columns[i].1, last) {
+                    (Align::Right, _) => {
+                        line.extend(std::iter::repeat_n(' ', pad));
+                        line.push_str(cell);
+                    }
+                    (Align::Left, true) => line.push_str(cell),
+                    (Align::Left, false) => {
+                        line.push_str(cell);
+                        line.extend(std::iter::repeat_n(' ', pad));
+                    }
+                }
+            }
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
 }
 
 fn ms_text(ms: u64) -> String {
@@ -238,6 +333,25 @@ mod tests {
             "{\n  \"z\": 1.50,\n  \"a\": [],\n  \"s\": \"x,{\\\"y\\\":[1]}\",\n  \"n\": {\n    \"k\": [\n      1,\n      2\n    ]\n  }\n}"
         );
         assert_eq!(super::indent_json("not json"), None);
+    }
+
+    #[test]
+    fn tables_align_their_columns() {
+        use super::{Align, Table};
+        let mut table = Table::new(&[
+            ("NAME", Align::Left),
+            ("N", Align::Right),
+            ("NOTE", Align::Left),
+        ]);
+        table.row(vec!["a".into(), "1234".into(), "x".into()]);
+        table.row(vec!["longer".into(), "5".into(), "".into()]);
+        table.row(vec!["b".into(), "(short row)".into()]);
+        let mut out = Vec::new();
+        table.write(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "NAME       N  NOTE\na       1234  x\nlonger     5\nb       (short row)\n"
+        );
     }
 
     #[test]

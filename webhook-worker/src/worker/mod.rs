@@ -138,7 +138,13 @@ impl Worker {
     /// timeout (one deadline for the whole stop), aborts those still going,
     /// and returns; anything unfinished stays pending for other workers to
     /// claim.
+    ///
+    /// It installs the default log output ([`crate::logging::init`]:
+    /// standard error, `RUST_LOG`, `WEBHOOK_LOG_FORMAT`) unless the process
+    /// already has a `tracing` subscriber, which then gets every line; an
+    /// application that wants none installs one that drops them.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
+        crate::logging::init();
         // An evicting Redis deletes events and done markers: refuse it (the
         // check logs warnings and why it refuses).
         let findings = crate::redis_check::at_start(&self.client, self.settings.redis_timeout)
@@ -623,10 +629,9 @@ impl Runtime {
 }
 
 /// Runs a worker configured from flags and environment until SIGINT or
-/// SIGTERM: a binary's whole `main` when its handlers need no state. It
-/// installs the default log output ([`crate::logging::init`]) unless the
-/// process has a `tracing` subscriber; [`Worker::run`] leaves logging to the
-/// application, so call `logging::init()` before it for the same output.
+/// SIGTERM: a binary's whole `main` when its handlers need no state. Like
+/// [`Worker::run`], it installs the default log output unless the process
+/// has a `tracing` subscriber.
 ///
 /// ```no_run
 /// #[tokio::main]
@@ -635,7 +640,6 @@ impl Runtime {
 /// }
 /// ```
 pub async fn run() -> Result<(), WorkerError> {
-    crate::logging::init();
     Worker::builder()
         .from_env()
         .build()?
