@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Deserialize;
-use webhook::handler::{FailureKind, Registry, RegistryError, Retry};
+use webhook::handler::{FailureKind, Outcome, Registry, RegistryError, Retry};
 use webhook::prelude::*;
 
 // Linked only if referenced: this is how an application pulls in handlers
@@ -335,6 +335,8 @@ async fn errors_panics_and_timeouts_become_failures_of_that_handler_only() {
         (FailureKind::Error, Retry::Backoff)
     );
     assert_eq!(failure.message, "database down");
+    let outcome = io.outcome("fails_with_io").unwrap();
+    assert!(outcome.is_retryable() && !outcome.is_rejected());
 
     let later = run("registry.fail.later").await;
     let failure = later
@@ -390,6 +392,45 @@ async fn errors_panics_and_timeouts_become_failures_of_that_handler_only() {
     assert_eq!(
         (failure.kind, failure.retry),
         (FailureKind::Error, Retry::Never)
+    );
+    let outcome = rejected.outcome("charge_succeeded").unwrap();
+    assert!(outcome.is_rejected() && !outcome.is_retryable());
+    assert!(!Outcome::Succeeded.is_rejected() && !Outcome::Succeeded.is_retryable());
+}
+
+#[webhook_handler("registry.sees.context")]
+async fn sees_context(
+    event: Event<serde_json::Value>,
+    key: IdempotencyKey,
+) -> Result<(), HandlerError> {
+    CALLS.lock().unwrap().push(format!(
+        "context {} {} {:?} {}",
+        &*key,
+        event.attempt(),
+        event.header("stripe-account"),
+        event.id()
+    ));
+    Ok(())
+}
+
+/// What the README's harness section shows: a fixed id, headers and a
+/// later attempt reach the handler as given.
+#[tokio::test]
+async fn a_test_delivery_carries_a_fixed_id_headers_and_an_attempt() {
+    let envelope = Envelope::new("evt-ctx", "registry.sees.context", "stripe", &b"{}"[..])
+        .with_headers(std::collections::BTreeMap::from([(
+            "stripe-account".to_owned(),
+            "acct_1".to_owned(),
+        )]))
+        .with_attempt(3);
+    let delivery = harness().deliver(envelope).await;
+    assert!(delivery.outcome("sees_context").unwrap().is_success());
+    assert_eq!(
+        calls_for("evt-ctx"),
+        [
+            r#"context stripe/handlers::sees_context/evt-ctx 3 Some("acct_1") evt-ctx"#,
+            "log_all evt-ctx"
+        ]
     );
 }
 
