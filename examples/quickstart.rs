@@ -39,12 +39,13 @@ async fn confirm_order(event: Event<Order>, key: IdempotencyKey) -> Result<(), H
 }
 
 /// Audits every order event; fails while `"fail": true`, so you can watch
-/// it retry twice and then land in the dead letters.
+/// it retry twice (about 10 s, then 20 s later: long enough to see the
+/// retry in Redis) and then land in the dead letters.
 #[webhook_handler(
     "order.*",
     name = "audit-orders",
     retries = 2,
-    backoff = "1s..4s",
+    backoff = "10s..20s",
     timeout = "5s"
 )]
 async fn audit_orders(event: Event<Order>) -> Result<(), HandlerError> {
@@ -105,26 +106,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn print_instructions(listen: SocketAddr) {
-    let send = |id: &str, body: &str| {
+    let url = if listen.to_string() == "127.0.0.1:8080" {
+        String::new()
+    } else {
+        format!(" --url http://{listen}/webhooks/demo")
+    };
+    let send = |id: &str, body: &str, extra: &str| {
         format!(
-            "  ts=$(date +%s); body='{body}'\n  \
-             sig=$(printf '%s.%s.%s' {id} \"$ts\" \"$body\" | openssl dgst -sha256 -hmac \"${{DEMO_WEBHOOK_SECRET:-demo-secret}}\" -hex | sed 's/.*= //')\n  \
-             curl -s http://{listen}/webhooks/demo -H \"X-Timestamp: $ts\" -H \"X-Signature: sha256=$sig\" -H 'X-Event-Id: {id}' -d \"$body\"; echo"
+            "  webhook send --config examples/webhooks.toml --source demo{url} --id {id} --data '{body}'{extra}"
         )
     };
     eprintln!(
-        "\nReady. Send a signed event (both handlers run once):\n\n{}\n\n\
-         One that the audit handler fails on (two retries, then a dead letter):\n\n{}\n\n\
-         Then look in Redis:\n\n  \
-         redis-cli XRANGE 'webhook:{{default}}:events' - +          # stored events\n  \
+        "\nReady. In another terminal, with the `webhook` command installed \
+         (cargo install --path webhook-worker --bin webhook):\n\n  \
+         export DEMO_WEBHOOK_SECRET=${{DEMO_WEBHOOK_SECRET:-demo-secret}}\n\n\
+         A signed event (both handlers run once; again, and it is a duplicate):\n\n{}\n\n\
+         The same with a byte changed after signing (401):\n\n{}\n\n\
+         One that confirm-order rejects (dead-lettered at once), and one that \
+         audit-orders fails on (two retries, then a dead letter):\n\n{}\n{}\n\n\
+         Then look:\n\n  \
+         webhook stats\n  \
+         webhook dlq list\n  \
          redis-cli ZRANGE 'webhook:{{default}}:retry:workers' 0 -1 WITHSCORES   # scheduled retries\n  \
-         redis-cli XRANGE 'webhook:{{default}}:dead' - +            # dead letters, with the error\n  \
-         redis-cli XINFO GROUPS 'webhook:{{default}}:events'         # the consumer group's progress\n\n\
+         redis-cli XRANGE 'webhook:{{default}}:events' - +          # stored events\n\n\
          Ctrl-C stops the worker and the ingest.\n",
-        send("order-1", r#"{"type":"order.created","order":1}"#),
+        send("order-1", r#"{"type":"order.created","order":1}"#, ""),
+        send("order-1b", r#"{"type":"order.created","order":1}"#, " --tamper"),
+        send("order-0", r#"{"type":"order.created","order":0}"#, ""),
         send(
             "order-2",
-            r#"{"type":"order.created","order":2,"fail":true}"#
+            r#"{"type":"order.created","order":2,"fail":true}"#,
+            ""
         ),
     );
 }
