@@ -55,8 +55,8 @@ impl fmt::Display for Filled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "added the {} {:?} to the body at `{}`",
-            self.what, self.value, self.pointer
+            "added {:?} at `{}` of the body (for the {})",
+            self.value, self.pointer, self.what
         )
     }
 }

@@ -210,7 +210,7 @@ fn stripe_fills_what_the_body_lacks_and_never_rewrites_it() {
     assert_eq!(signed.filled.len(), 2);
     assert_eq!(
         signed.filled[0].to_string(),
-        r#"added the event type "charge.refunded" to the body at `/type`"#
+        r#"added "charge.refunded" at `/type` of the body (for the event type)"#
     );
 
     // A body that has both is sent byte for byte.
