@@ -139,6 +139,69 @@ fn json_pointer<'t>(text: &'t str, pointer: &str) -> Option<&'t str> {
     Some(current)
 }
 
+/// Why [`insert_member`] cannot add a value.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum InsertError {
+    /// The text is not JSON.
+    NotJson,
+    /// The value at this pointer prefix is there but not an object.
+    NotAnObject(String),
+    /// The pointer is empty or not a JSON pointer.
+    BadPointer,
+    /// Something is already at the pointer (`null`, say).
+    Present,
+}
+
+/// `text` (a JSON document) with the string `value` added at `pointer`,
+/// creating the objects on the way that are missing; every byte of `text`
+/// is kept, the new member is inserted right after its object's `{`.
+pub(crate) fn insert_member(text: &str, pointer: &str, value: &str) -> Result<String, InsertError> {
+    if serde_json::from_str::<IgnoredAny>(text).is_err() {
+        return Err(InsertError::NotJson);
+    }
+    let tokens: Vec<String> = tokens(pointer)
+        .map(|token| token.ok_or(InsertError::BadPointer))
+        .collect::<Result<_, _>>()?;
+    if tokens.is_empty() {
+        return Err(InsertError::BadPointer);
+    }
+    let mut current: &str = text;
+    for (depth, token) in tokens.iter().enumerate() {
+        let trimmed = current.trim_start();
+        if !trimmed.starts_with('{') {
+            let at: String = tokens[..depth].iter().map(|t| format!("/{t}")).collect();
+            return Err(InsertError::NotAnObject(at));
+        }
+        let mut deserializer = serde_json::Deserializer::from_str(current);
+        let found: Option<&RawValue> = deserializer
+            .deserialize_map(Member(token))
+            .map_err(|_| InsertError::NotJson)?;
+        match found {
+            Some(raw) => current = raw.get(),
+            None => {
+                // Where this object's `{` is in `text` (`trimmed` is a part of it).
+                let open = trimmed.as_ptr() as usize - text.as_ptr() as usize;
+                let empty = trimmed[1..].trim_start().starts_with('}');
+                let quote = |t: &str| serde_json::to_string(t).map_err(|_| InsertError::NotJson);
+                let mut member = quote(value)?;
+                for name in tokens[depth + 1..].iter().rev() {
+                    member = format!("{{{}:{member}}}", quote(name)?);
+                }
+                member = format!("{}:{member}", quote(token)?);
+                let mut out = String::with_capacity(text.len() + member.len() + 1);
+                out.push_str(&text[..=open]);
+                out.push_str(&member);
+                if !empty {
+                    out.push(',');
+                }
+                out.push_str(&text[open + 1..]);
+                return Ok(out);
+            }
+        }
+    }
+    Err(InsertError::Present)
+}
+
 fn scalar(raw: &str) -> Scalar {
     let text = raw.trim();
     match text.as_bytes().first() {
@@ -231,6 +294,44 @@ mod tests {
             text(&exact, "/big/1").as_deref(),
             Some("123456789012345678901234567890")
         );
+    }
+
+    #[test]
+    fn inserts_members_keeping_every_byte() {
+        assert_eq!(
+            insert_member("{}", "/id", "evt_1").unwrap(),
+            r#"{"id":"evt_1"}"#
+        );
+        assert_eq!(
+            insert_member(" { \"n\" : 1 } ", "/type", "a\"b").unwrap(),
+            r#" {"type":"a\"b", "n" : 1 } "#
+        );
+        assert_eq!(
+            insert_member(r#"{"type":"event_callback"}"#, "/event/type", "app_mention").unwrap(),
+            r#"{"event":{"type":"app_mention"},"type":"event_callback"}"#
+        );
+        assert_eq!(
+            insert_member(r#"{"event":{ },"a":[1]}"#, "/event/a~1b", "x").unwrap(),
+            r#"{"event":{"a/b":"x" },"a":[1]}"#
+        );
+        assert_eq!(
+            insert_member("[1]", "/id", "x"),
+            Err(InsertError::NotAnObject(String::new()))
+        );
+        assert_eq!(
+            insert_member(r#"{"event":3}"#, "/event/type", "x"),
+            Err(InsertError::NotAnObject("/event".into()))
+        );
+        assert_eq!(
+            insert_member(r#"{"id":null}"#, "/id", "x"),
+            Err(InsertError::Present)
+        );
+        assert_eq!(insert_member("{", "/id", "x"), Err(InsertError::NotJson));
+        assert_eq!(insert_member("{}", "", "x"), Err(InsertError::BadPointer));
+        let inserted = insert_member(r#"{"a":{"b":1}}"#, "/a/c", "2").unwrap();
+        let document = Document::read(inserted.as_bytes(), false).unwrap();
+        assert_eq!(text(&document, "/a/c").as_deref(), Some("2"));
+        assert_eq!(text(&document, "/a/b").as_deref(), Some("1"));
     }
 
     #[test]

@@ -198,6 +198,17 @@ impl<'a> Request<'a> {
         Ok(EventMeta { id, event_type })
     }
 
+    /// The value of `field` in this request, if it is there: what the
+    /// ingest would read, before the request is signed (used to fill in
+    /// what a request to send lacks).
+    pub(crate) fn find(
+        &self,
+        what: &'static str,
+        field: &Field,
+    ) -> Result<Option<String>, ExtractError> {
+        self.read(what, field, false)
+    }
+
     fn read(
         &self,
         what: &'static str,
@@ -298,7 +309,7 @@ fn check(what: &'static str, value: String) -> Result<String, ExtractError> {
     Err(ExtractError::Invalid { what, reason })
 }
 
-fn describe(field: &Field) -> String {
+pub(crate) fn describe(field: &Field) -> String {
     match field {
         Field::Header(name) => format!("header `{name}`"),
         Field::Json(pointer) => format!("JSON value at `{pointer}`"),

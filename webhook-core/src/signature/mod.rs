@@ -4,6 +4,9 @@
 //! signature over the exact bytes received, before anything parses them, and
 //! only a [`Verified`] request can be asked for its event id and type.
 //!
+//! A [`Signer`] does the opposite, from the same [`Scheme`]: it signs test
+//! requests exactly as the provider does (`webhook send`).
+//!
 //! ```
 //! use http::{HeaderMap, HeaderValue};
 //! use webhook_core::Secret;
@@ -35,6 +38,7 @@ mod key;
 mod providers;
 mod retain;
 mod scheme;
+mod sign;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,6 +55,9 @@ pub use retain::{DROPPED_HEADERS_MARKER, HeaderLimits, RetainedHeaders};
 pub use scheme::{
     Acknowledgement, Algorithm, Encoding, Handshake, HeaderSet, KeyFormat, Part, Scheme,
     SignatureFormat, TemplateError, Version,
+};
+pub use sign::{
+    Composed, Draft, FORM_CONTENT_TYPE, Filled, JSON_CONTENT_TYPE, SignError, SignedRequest, Signer,
 };
 
 use crate::Secret;

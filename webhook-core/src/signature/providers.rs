@@ -80,6 +80,7 @@ fn literal(text: &str) -> Part {
 fn stripe() -> Scheme {
     Scheme {
         name: "stripe",
+        test_id_prefix: "evt_test_",
         headers: vec![HeaderSet {
             signature: header("stripe-signature"),
             timestamp: None,
@@ -110,6 +111,7 @@ fn stripe() -> Scheme {
 fn github() -> Scheme {
     Scheme {
         name: "github",
+        test_id_prefix: "",
         headers: vec![HeaderSet {
             signature: header("x-hub-signature-256"),
             timestamp: None,
@@ -145,6 +147,7 @@ fn github() -> Scheme {
 fn slack() -> Scheme {
     Scheme {
         name: "slack",
+        test_id_prefix: "EvTEST",
         headers: vec![HeaderSet {
             signature: header("x-slack-signature"),
             timestamp: Some(header("x-slack-request-timestamp")),
@@ -183,6 +186,7 @@ fn slack() -> Scheme {
 fn shopify() -> Scheme {
     Scheme {
         name: "shopify",
+        test_id_prefix: "",
         headers: vec![HeaderSet {
             signature: header("x-shopify-hmac-sha256"),
             timestamp: None,
@@ -217,6 +221,7 @@ fn standard_webhooks() -> Scheme {
     };
     Scheme {
         name: "standard-webhooks",
+        test_id_prefix: "msg_test_",
         headers: vec![
             set("webhook-signature", "webhook-timestamp", "webhook-id"),
             set("svix-signature", "svix-timestamp", "svix-id"),
@@ -397,6 +402,7 @@ impl GenericHmac {
         let id_required = !matches!(self.event_id, Field::Absent);
         Ok(Scheme {
             name: "hmac",
+            test_id_prefix: "",
             signature_headers: vec![self.signature_header.clone()],
             headers: vec![HeaderSet {
                 signature: self.signature_header,

@@ -37,6 +37,11 @@ pub struct Scheme {
     pub tolerance: Option<Duration>,
     /// Where the event id and type come from.
     pub fields: EventFields,
+    /// How the ids a [`Signer`](super::Signer) generates begin
+    /// (`evt_test_` for Stripe, `msg_test_` for Standard Webhooks), so that
+    /// test events look like the provider's own and are told apart from
+    /// them; empty for providers whose ids are UUIDs (GitHub, Shopify).
+    pub test_id_prefix: &'static str,
     /// A handshake request the ingest answers itself, if the provider has one.
     pub handshake: Option<Handshake>,
     /// What body the ingest answers a stored event with.

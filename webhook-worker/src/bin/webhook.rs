@@ -1,5 +1,5 @@
-//! The `webhook` command: the ingest server and the operator tools
-//! (`dlq`, `stats`). Workers are your own binaries, since they hold your
+//! The `webhook` command: the ingest server, `send` (a signed test
+//! request) and the operator tools (`dlq`, `stats`). Workers are your own binaries, since they hold your
 //! handlers; they can offer the same operator subcommands.
 
 use std::path::PathBuf;
@@ -57,6 +57,13 @@ enum Command {
         #[arg(long)]
         git: Option<String>,
     },
+    /// Send a test request to the ingest, signed with a source's own
+    /// secret exactly as its provider signs (current timestamp, fresh ids).
+    ///
+    /// Prints each answer's status and body on stdout, one line per
+    /// request, and what it added to the body on stderr. Exits 0 when
+    /// every answer was 2xx, 1 otherwise.
+    Send(webhook_worker::cli::send::SendArgs),
     #[command(flatten)]
     Ops(webhook_worker::cli::OpsCommand),
 }
@@ -110,22 +117,36 @@ fn main() -> ExitCode {
                     .and_then(|c| c.resolve(&|name| std::env::var(name).ok()))
                     .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
                 ingest::serve(settings, webhook_worker::shutdown_signal()).await?;
-                Ok::<(), anyhow::Error>(())
+                Ok::<ExitCode, anyhow::Error>(ExitCode::SUCCESS)
+            }
+            Command::Send(args) => {
+                let all_ok = webhook_worker::cli::send::send(
+                    args,
+                    &|name| std::env::var(name).ok(),
+                    &mut std::io::stdout(),
+                    &mut std::io::stderr(),
+                )
+                .await?;
+                Ok(if all_ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
             }
             Command::New {
                 dir,
                 name,
                 path,
                 git,
-            } => new(&dir, name.as_deref(), path, git),
+            } => new(&dir, name.as_deref(), path, git).map(|()| ExitCode::SUCCESS),
             Command::Ops(command) => {
                 webhook_worker::cli::run_stdout(command).await?;
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             }
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             // Each error's message already includes its cause.
             eprintln!("error: {error}");

@@ -2,9 +2,13 @@
 //! `handlers`), shared by the `webhook` command and by worker binaries,
 //! which can add [`OpsCommand`] to their own `clap` parser. Each only
 //! parses arguments and calls [`crate::ops`].
+//!
+//! [`send`] is `webhook send`: a signed test request to the ingest.
 
 mod dlq;
+mod post;
 mod report;
+pub mod send;
 mod worker_main;
 
 use std::io::{IsTerminal as _, Write};
@@ -217,6 +221,9 @@ pub enum CliError {
     /// The arguments do not say what to do.
     #[error("{0}")]
     Usage(String),
+    /// A test request could not be built or sent (`webhook send`).
+    #[error("{0}")]
+    Send(String),
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),

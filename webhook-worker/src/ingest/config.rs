@@ -153,6 +153,21 @@ impl IngestConfig {
         Self::from_toml(&text)
     }
 
+    /// The address the ingest listens on: `WEBHOOK_LISTEN` (read through
+    /// `env`) if set, else the file's `listen`, else [`DEFAULT_LISTEN`].
+    pub fn listen_address(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<SocketAddr, ConfigError> {
+        match env("WEBHOOK_LISTEN") {
+            Some(text) => text.parse().map_err(|_| ConfigError::Parse {
+                path: "WEBHOOK_LISTEN".to_owned(),
+                message: format!("`{text}` is not an address like 127.0.0.1:8080"),
+            }),
+            None => Ok(self.listen.unwrap_or(DEFAULT_LISTEN)),
+        }
+    }
+
     /// Applies defaults and the `REDIS_URL` / `WEBHOOK_LISTEN` overrides, and
     /// resolves the sources, reading environment variables through `env`.
     pub fn resolve(
@@ -169,17 +184,7 @@ impl IngestConfig {
                 "no source is configured; add a `[sources.<name>]` table (see examples/webhooks.toml)".into(),
             ));
         }
-        let listen = match env("WEBHOOK_LISTEN") {
-            Some(text) => text.parse().map_err(|_| {
-                invalid(
-                    "WEBHOOK_LISTEN",
-                    format!("`{text}` is not an address like 127.0.0.1:8080"),
-                )
-            })?,
-            None => self
-                .listen
-                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
-        };
+        let listen = self.listen_address(env)?;
         let redis_url = env("REDIS_URL")
             .or(self.redis_url)
             .unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());

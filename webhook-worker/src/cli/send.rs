@@ -1,0 +1,283 @@
+//! `webhook send`: a test request, signed with a source's own secret as its
+//! provider signs, posted to the ingest.
+//!
+//! The signing is [`webhook_core::signature::Signer`]'s; this module only
+//! reads the configuration and the body, and posts.
+
+use std::io::{Read as _, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use webhook_core::signature::{Draft, SignError};
+
+use super::CliError;
+use super::post::{self, PostError, Target};
+use crate::ingest::IngestConfig;
+
+/// The arguments of `webhook send`.
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// The ingest's configuration file; the source's secret is read as the
+    /// ingest reads it (environment variable or file).
+    #[arg(long, short, default_value = "webhooks.toml")]
+    pub config: PathBuf,
+    /// The source to send to (a `[sources.<name>]` table).
+    #[arg(long)]
+    pub source: String,
+    /// The event type, e.g. `payment_intent.succeeded`; for GitHub
+    /// `<event>.<action>` (`pull_request.opened`). Sent where the provider
+    /// sends it: a header, or the JSON body when the body lacks it.
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// The body: `@<file>`, `-` for standard input, or the body itself.
+    /// JSON is sent as application/json, anything else as a form
+    /// (application/x-www-form-urlencoded). Default `{}`.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// The event id (default: a fresh one, where the provider sends an id).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Where to post (default: http://<the config's listen address>/webhooks/<source>;
+    /// WEBHOOK_LISTEN overrides the address, as for the ingest).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Send the same signed request this many times (the second answers
+    /// `duplicate`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub repeat: u32,
+    /// Change one byte of the body after signing (the ingest answers 401).
+    #[arg(long)]
+    pub tamper: bool,
+}
+
+/// Signs and posts the request `args` describe, writing one line per
+/// answer to `out` (`200 OK {"status":"accepted","id":"..."}`) and notes
+/// (what was added to the body, where it goes) to `notes`. Returns
+/// whether every answer was 2xx. Environment variables (secrets,
+/// `WEBHOOK_LISTEN`) are read through `env`.
+pub async fn send(
+    args: SendArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut dyn Write,
+    notes: &mut dyn Write,
+) -> Result<bool, CliError> {
+    let config_path = args.config.display().to_string();
+    let fail = |message: String| CliError::Send(message);
+    let config =
+        IngestConfig::load(&args.config).map_err(|e| fail(format!("{config_path}: {e}")))?;
+    let Some(source_config) = config.sources.get(&args.source) else {
+        let names: Vec<&str> = config.sources.keys().map(String::as_str).collect();
+        return Err(fail(if names.is_empty() {
+            format!(
+                "{config_path} has no sources; add a `[sources.<name>]` table (see examples/webhooks.toml)"
+            )
+        } else {
+            format!(
+                "{config_path} has no source `{}`; its sources are: {}",
+                args.source.escape_debug(),
+                names.join(", ")
+            )
+        }));
+    };
+    let source = source_config.resolve(&args.source, env).map_err(|e| {
+        fail(format!(
+            "{config_path}: {e}; `webhook send` reads the source's secret as the ingest does"
+        ))
+    })?;
+    let signer = source
+        .verifier
+        .signer()
+        .map_err(|e| fail(format!("{config_path}: source `{}`: {e}", source.name)))?;
+
+    let target = match &args.url {
+        Some(url) => Target::parse(url).map_err(fail)?,
+        None => {
+            let listen = config
+                .listen_address(env)
+                .map_err(|e| fail(format!("{config_path}: {e}")))?;
+            Target::parse(&format!(
+                "http://{}/webhooks/{}",
+                reachable(listen),
+                source.name
+            ))
+            .map_err(fail)?
+        }
+    };
+
+    let draft = Draft {
+        body: read_data(args.data.as_deref())?,
+        event_type: args.event_type.clone(),
+        event_id: args.id.clone(),
+    };
+    let signed = signer
+        .sign_event(&draft)
+        .map_err(|e| fail(format!("source `{}`: {}", source.name, explain(&e))))?;
+    for filled in &signed.filled {
+        writeln!(notes, "note: {filled}")?;
+    }
+    let mut body = signed.body;
+    if args.tamper {
+        let at = tamper(&mut body);
+        writeln!(
+            notes,
+            "note: changed byte {at} of the body after signing (--tamper): expect 401"
+        )?;
+    }
+    writeln!(
+        notes,
+        "note: sending {} event {} to {}{}",
+        signed.event_type,
+        signed
+            .event_id
+            .as_deref()
+            .unwrap_or("(id generated by the ingest)"),
+        target.url(),
+        match args.repeat {
+            1 => String::new(),
+            n => format!(", {n} times"),
+        }
+    )?;
+
+    let body = Bytes::from(body);
+    let mut all_ok = true;
+    for _ in 0..args.repeat {
+        let answer = post::post(&target, &signed.headers, body.clone())
+            .await
+            .map_err(|e| fail(describe(&e, &target, &args.config)))?;
+        all_ok &= answer.status.is_success();
+        let text: String = answer
+            .body
+            .trim()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let status = answer.status;
+        let reason = status.canonical_reason().unwrap_or("");
+        let line = [status.as_str(), reason, &text]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        writeln!(out, "{line}")?;
+        out.flush()?;
+    }
+    Ok(all_ok)
+}
+
+/// The address a client reaches a listener on: an unspecified address
+/// (`0.0.0.0`, `::`) becomes `127.0.0.1`.
+fn reachable(listen: SocketAddr) -> SocketAddr {
+    if listen.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port())
+    } else {
+        listen
+    }
+}
+
+/// The body `--data` names: a file (`@path`), standard input (`-`, `@-`)
+/// or the text itself; `None` without `--data`.
+fn read_data(data: Option<&str>) -> Result<Option<Vec<u8>>, CliError> {
+    let Some(data) = data else { return Ok(None) };
+    if data == "-" || data == "@-" {
+        let mut body = Vec::new();
+        std::io::stdin().read_to_end(&mut body).map_err(|e| {
+            CliError::Send(format!("cannot read the body from standard input: {e}"))
+        })?;
+        return Ok(Some(body));
+    }
+    match data.strip_prefix('@') {
+        Some(path) => std::fs::read(path).map(Some).map_err(|e| {
+            CliError::Send(format!(
+                "cannot read the body from `{path}` ({e}); --data @<file> names a file, --data - reads standard input"
+            ))
+        }),
+        None => Ok(Some(data.as_bytes().to_vec())),
+    }
+}
+
+/// Changes one byte of `body` (appends one to an empty body); returns its
+/// position, from 0.
+fn tamper(body: &mut Vec<u8>) -> usize {
+    match body.last_mut() {
+        Some(last) => {
+            *last ^= 0x01;
+            body.len() - 1
+        }
+        None => {
+            body.push(b' ');
+            0
+        }
+    }
+}
+
+/// A signing error in the command's own terms.
+fn explain(error: &SignError) -> String {
+    match error {
+        SignError::Missing {
+            what: "event type",
+            place,
+        } => format!(
+            "no --type was given, and the request carries no event type in {place}; pass --type"
+        ),
+        SignError::Missing { what, place } => {
+            format!("no --id was given, and the request carries no {what} in {place}; pass --id")
+        }
+        SignError::Mismatch { .. } => {
+            format!("{error}; or leave --type / --id out to send the body's own")
+        }
+        _ => error.to_string(),
+    }
+}
+
+fn describe(error: &PostError, target: &Target, config: &Path) -> String {
+    let start = format!(
+        "is the ingest running there? Start it with `webhook ingest --config {}`, or pass the --url it listens on",
+        config.display()
+    );
+    match error {
+        PostError::Connect(error) => {
+            format!("cannot connect to {} ({error}); {start}", target.url())
+        }
+        PostError::Http(error) => format!(
+            "the connection to {} failed before an answer came ({error}); {start}",
+            target.url()
+        ),
+        PostError::Timeout => format!(
+            "no answer from {} within 30 s; check that the ingest there is healthy (GET /healthz)",
+            target.url()
+        ),
+        PostError::TooLarge => format!(
+            "the answer from {} is larger than 64 KiB; that is not the ingest",
+            target.url()
+        ),
+        PostError::Header => {
+            "a header of the request cannot be sent; check --url and --id".to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unspecified_listen_addresses_are_reached_on_localhost() {
+        let any: SocketAddr = "0.0.0.0:9000".parse().unwrap();
+        assert_eq!(reachable(any).to_string(), "127.0.0.1:9000");
+        let v6: SocketAddr = "[::]:9000".parse().unwrap();
+        assert_eq!(reachable(v6).to_string(), "127.0.0.1:9000");
+        let one: SocketAddr = "[::1]:9000".parse().unwrap();
+        assert_eq!(reachable(one).to_string(), "[::1]:9000");
+    }
+
+    #[test]
+    fn tampering_changes_exactly_one_byte() {
+        let mut body = b"{}".to_vec();
+        assert_eq!(tamper(&mut body), 1);
+        assert_eq!(body, b"{|");
+        let mut empty = Vec::new();
+        assert_eq!(tamper(&mut empty), 0);
+        assert_eq!(empty, b" ");
+    }
+}
