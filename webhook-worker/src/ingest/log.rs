@@ -6,15 +6,22 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Request-controlled text for a log field: control characters, quotes,
-/// backslashes and non-ASCII are written as escapes (`\n`, `\u{1b}`, `\"`),
-/// so a request cannot forge a log line or write a terminal escape.
+/// Request-controlled text for a log field: control characters, double
+/// quotes, backslashes and non-ASCII are written as escapes (`\n`,
+/// `\u{1b}`, `\"`), so a request cannot forge a log line or write a
+/// terminal escape; an apostrophe stays one.
 #[derive(Clone, Copy)]
 pub(crate) struct Escaped<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0.escape_default(), f)
+        for c in self.0.chars() {
+            match c {
+                '\'' => f.write_str("'")?,
+                c => fmt::Display::fmt(&c.escape_default(), f)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -73,8 +80,8 @@ mod tests {
     #[test]
     fn escapes_what_could_forge_a_line_or_a_terminal_code() {
         assert_eq!(
-            Escaped("x\n2026 INFO fake\u{1b}[31m\"é").to_string(),
-            "x\\n2026 INFO fake\\u{1b}[31m\\\"\\u{e9}"
+            Escaped("x\n2026 INFO fake\u{1b}[31m\"é source's").to_string(),
+            "x\\n2026 INFO fake\\u{1b}[31m\\\"\\u{e9} source's"
         );
     }
 
