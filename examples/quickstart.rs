@@ -131,7 +131,11 @@ fn print_instructions(listen: SocketAddr) {
          redis-cli XRANGE 'webhook:{{default}}:events' - +          # stored events\n\n\
          Ctrl-C stops the worker and the ingest.\n",
         send("order-1", r#"{"type":"order.created","order":1}"#, ""),
-        send("order-1b", r#"{"type":"order.created","order":1}"#, " --tamper"),
+        send(
+            "order-1b",
+            r#"{"type":"order.created","order":1}"#,
+            " --tamper"
+        ),
         send("order-0", r#"{"type":"order.created","order":0}"#, ""),
         send(
             "order-2",
