@@ -86,6 +86,17 @@ fn the_new_crate_builds_passes_its_tests_and_lists_its_handler() {
     assert!(test.status.success(), "{test_out}\n{}", text(&test.stderr));
     assert!(test_out.contains("2 passed"), "{test_out}");
 
+    let fmt = Command::new(&cargo)
+        .args(["fmt", "--check"])
+        .current_dir(&app)
+        .output()
+        .unwrap();
+    assert!(
+        fmt.status.success(),
+        "the new crate is formatted: {}",
+        text(&fmt.stdout)
+    );
+
     let handlers = Command::new(&cargo)
         .args(["run", "--offline", "--quiet", "--", "handlers"])
         .current_dir(&app)
@@ -96,7 +107,7 @@ fn the_new_crate_builds_passes_its_tests_and_lists_its_handler() {
     assert!(handlers.status.success(), "{}", text(&handlers.stderr));
     let listed = text(&handlers.stdout);
     assert!(
-        listed.contains("shop_worker::payment_succeeded  pattern=payment_intent.succeeded"),
+        listed.contains("payment-succeeded  pattern=payment_intent.succeeded"),
         "{listed}"
     );
 }

@@ -18,9 +18,16 @@ struct PaymentIntent {
 }
 
 /// Runs for every `payment_intent.succeeded` event. An `Err` from `?` is
-/// retried with backoff (here 1 s, 2 s, 4 s), then dead-lettered;
-/// `HandlerError::reject` dead-letters at once.
-#[webhook_handler("payment_intent.succeeded", retries = 3, backoff = "1s..30s")]
+/// retried with backoff (here three times, about 1 s, 2 s and 4 s apart),
+/// then dead-lettered; `HandlerError::reject` dead-letters at once. The
+/// `name` is what the worker records successes under: keep it when you
+/// rename or move the function, or it runs again for past events.
+#[webhook_handler(
+    "payment_intent.succeeded",
+    name = "payment-succeeded",
+    retries = 3,
+    backoff = "1s..30s"
+)]
 async fn payment_succeeded(
     event: Event<StripeEvent<PaymentIntent>>,
     key: IdempotencyKey,
@@ -72,7 +79,7 @@ mod tests {
         let delivery = harness
             .deliver_json("stripe", "payment_intent.succeeded", &payment(2000))
             .await;
-        assert!(delivery.outcome("payment_succeeded").unwrap().is_success());
+        assert!(delivery.outcome("payment-succeeded").unwrap().is_success());
     }
 
     #[tokio::test]
@@ -82,7 +89,7 @@ mod tests {
             .deliver_json("stripe", "payment_intent.succeeded", &payment(0))
             .await;
         let failure = delivery
-            .outcome("payment_succeeded")
+            .outcome("payment-succeeded")
             .unwrap()
             .failure()
             .unwrap();
