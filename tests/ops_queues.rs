@@ -123,10 +123,10 @@ fn list_without_a_queue_reads_every_queue_and_names_them() {
         .block_on(cli::run(stats, &mut out))
         .unwrap();
     let out = String::from_utf8(out).unwrap();
-    assert!(
-        out.contains("queue shipping: 0 entries in the stream, 1 dead letter(s)"),
-        "{out}"
-    );
+    // A queue with dead letters only has its row, under the headers.
+    let row = out.lines().find(|l| l.starts_with("shipping ")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..4], ["shipping", "0", "1", "(none"], "{out}");
 }
 
 #[test]

@@ -269,11 +269,12 @@ impl Table {
     }
 
     fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        // A short row's last cell may run over; its other cells count.
         let width = |i: usize| {
             let cells = self
                 .rows
                 .iter()
-                .filter(|r| r.len() == self.columns.len())
+                .filter(|r| i + 1 < r.len() || r.len() == self.columns.len())
                 .filter_map(|r| r.get(i));
             cells
                 .map(|c| c.chars().count())
@@ -346,11 +347,12 @@ mod tests {
         table.row(vec!["a".into(), "1234".into(), "x".into()]);
         table.row(vec!["longer".into(), "5".into(), "".into()]);
         table.row(vec!["b".into(), "(short row)".into()]);
+        table.row(vec!["widest".into()]);
         let mut out = Vec::new();
         table.write(&mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "NAME       N  NOTE\na       1234  x\nlonger     5\nb       (short row)\n"
+            "NAME       N  NOTE\na       1234  x\nlonger     5\nb       (short row)\nwidest\n"
         );
     }
 

@@ -69,6 +69,14 @@ pub(crate) struct Measured {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The engine's figures, as before: warnings only (RUST_LOG changes it),
+    // not the line per request and run the worker would log by default.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let seconds = if args.quick { 1 } else { args.seconds };
     let part = |name: &str| args.only.as_deref().is_none_or(|only| only == name);
     let connection_counts: Vec<usize> = match args.connections {
