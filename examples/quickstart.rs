@@ -5,8 +5,9 @@
 //!
 //! Uses the Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`); if
 //! none answers and `redis-server` is on the PATH, starts a throwaway one
-//! and says so. Prints a `curl` line that sends a signed event, and the
-//! `redis-cli` lines that show what happened.
+//! and says so. Prints the `webhook send` lines that send signed events
+//! (accepted, tampered, rejected, failing), and the commands that show
+//! what happened.
 
 mod common;
 
