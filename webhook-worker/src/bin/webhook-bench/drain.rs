@@ -99,7 +99,7 @@ pub(crate) fn measure_drain(
     })
 }
 
-fn fill(redis: &BenchRedis, events: u64) -> anyhow::Result<()> {
+pub(crate) fn fill(redis: &BenchRedis, events: u64) -> anyhow::Result<()> {
     let mut connection = redis::Client::open(redis.url())?.get_connection()?;
     let body = vec![b'x'; BODY_BYTES];
     for chunk in 0..events.div_ceil(1000) {

@@ -19,7 +19,7 @@ use webhook_worker::ingest::{Ingest, IngestSettings, serve_on};
 use crate::redis_server::BenchRedis;
 use crate::{BODY_BYTES, Measured};
 
-const SECRET: &str = "bench-secret";
+pub(crate) const SECRET: &str = "bench-secret";
 
 pub(crate) fn measure_ingest(
     redis: &BenchRedis,
@@ -87,7 +87,7 @@ fn signed_request(addr: SocketAddr) -> (Vec<u8>, usize) {
     (request.into_bytes(), id_at)
 }
 
-async fn load(
+pub(crate) async fn load(
     addr: SocketAddr,
     connections: usize,
     duration: Duration,
@@ -138,6 +138,7 @@ async fn load(
         latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)] as f64 / 1000.0
     };
     Ok(Measured {
+        elapsed_secs: elapsed,
         requests_per_sec: latencies.len() as f64 / elapsed,
         p50_ms: at(0.50),
         p99_ms: at(0.99),
@@ -248,6 +249,7 @@ pub(crate) fn redis_benchmark(
         bail!("unexpected redis-benchmark output: {csv}");
     }
     Ok(Measured {
+        elapsed_secs: f64::NAN,
         requests_per_sec: fields[0],
         p50_ms: fields[3],
         p99_ms: fields[5],

@@ -17,6 +17,7 @@ mod ingest;
 mod latency;
 mod memory;
 mod redis_server;
+mod shipped;
 
 use std::time::Duration;
 
@@ -38,8 +39,9 @@ struct Args {
     /// Seconds of load per ingest measurement.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Run only one part: `ingest` or `drain` (for profiling).
-    #[arg(long, value_parser = ["ingest", "drain", "latency"])]
+    /// Run only one part: `shipped` (the binaries from outside), `ingest`,
+    /// `drain` or `latency` (in-process, for profiling).
+    #[arg(long, value_parser = ["shipped", "ingest", "drain", "latency"])]
     only: Option<String>,
     /// Write the tables to this file too.
     #[arg(long)]
@@ -60,6 +62,8 @@ struct IngestRow {
 
 /// Throughput and latency of one load.
 pub(crate) struct Measured {
+    /// How long the load ran, in seconds.
+    pub(crate) elapsed_secs: f64,
     pub(crate) requests_per_sec: f64,
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
@@ -67,7 +71,13 @@ pub(crate) struct Measured {
     pub(crate) errors: u64,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    // Run again as a worker binary by the `shipped` part: exactly what an
+    // application's `main` on `cli::worker_main` does, with its runtime.
+    if std::env::var_os(shipped::WORKER_MODE).is_some() {
+        let runtime = tokio::runtime::Runtime::new()?;
+        return Ok(runtime.block_on(webhook_worker::cli::worker_main(async |worker| Ok(worker))));
+    }
     let args = Args::parse();
     // The engine's figures, as before: warnings only (RUST_LOG changes it),
     // not the line per request and run the worker would log by default.
@@ -84,6 +94,53 @@ fn main() -> anyhow::Result<()> {
         None if args.quick => vec![50],
         None => vec![1, 50, 256],
     };
+    let mut shipped_rows = Vec::new();
+    let mut shipped_limit = None;
+    let mut shipped_drains = Vec::new();
+    if part("shipped") {
+        let webhook = shipped::webhook_binary()?;
+        let duration = Duration::from_secs(seconds);
+        let rounds = if args.quick { 1 } else { 3 };
+        let redis = BenchRedis::start(&[])?;
+        for round in 1..=rounds {
+            for log in [None, Some("warn")] {
+                shipped_rows.push(shipped::measure_ingest(
+                    &webhook,
+                    &redis,
+                    &format!("no persistence, round {round}"),
+                    log,
+                    50,
+                    duration,
+                )?);
+                redis.flush()?;
+            }
+        }
+        shipped_limit = Some(ingest::redis_benchmark(
+            &redis,
+            50,
+            if args.quick { 10_000 } else { 200_000 },
+        )?);
+        redis.flush()?;
+        let aof = BenchRedis::start(&["--appendonly", "yes", "--appendfsync", "everysec"])?;
+        shipped_rows.push(shipped::measure_ingest(
+            &webhook,
+            &aof,
+            "AOF everysec",
+            None,
+            50,
+            duration,
+        )?);
+        drop(aof);
+        let events = if args.quick { 10_000 } else { 100_000 };
+        shipped_drains.push(shipped::measure_drain(&redis, events, &[])?);
+        if !args.quick {
+            shipped_drains.push(shipped::measure_drain(
+                &redis,
+                events,
+                &["--concurrency", "256"],
+            )?);
+        }
+    }
     let mut rows = Vec::new();
     for (label, extra) in [
         ("no persistence", &[][..]),
@@ -153,7 +210,8 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let report = format!(
-        "{}\n{}\n{}",
+        "{}\n{}\n{}\n{}",
+        render_shipped(&shipped_rows, shipped_limit.as_ref(), &shipped_drains),
         render_ingest(&rows),
         render_drain(&drains),
         render_latency(&latencies)
@@ -165,10 +223,106 @@ fn main() -> anyhow::Result<()> {
     if let Some(path) = args.output {
         std::fs::write(&path, &report).with_context(|| format!("write {}", path.display()))?;
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn render_shipped(
+    rows: &[shipped::ShippedIngest],
+    limit: Option<&Measured>,
+    drains: &[shipped::ShippedDrain],
+) -> String {
+    if rows.is_empty() && drains.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "The shipped binaries, measured from outside: `webhook ingest` as its own process with \
+         its default settings (one `github` source), its log lines read from a pipe as a log \
+         collector would, driven by this process's built-in HTTP/1.1 load generator (no `wrk` \
+         here) over 50 keep-alive connections, every request a new signed 1 KiB delivery. CPU \
+         per request is each process's user and system time over the load, divided by the \
+         requests. Load generator, ingest and Redis share this machine ({} cores).\n\n\
+         | Redis | log level | req/s | p50 ms | p99 ms | p99.9 ms | non-200 | ingest CPU µs/req | Redis CPU µs/req | log bytes/req | idle RSS MB |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    for row in rows {
+        let m = &row.measured;
+        out.push_str(&format!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.0} | {} |\n",
+            row.label,
+            row.log,
+            m.requests_per_sec,
+            m.p50_ms,
+            m.p99_ms,
+            m.p999_ms,
+            m.errors,
+            row.ingest_cpu_us,
+            row.redis_cpu_us,
+            row.log_bytes,
+            row.idle_mb
+                .map_or_else(|| "?".to_owned(), |mb| format!("{mb:.1}")),
+        ));
+    }
+    let median = |log: &str| {
+        let mut rates: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.log == log && r.label.starts_with("no persistence"))
+            .map(|r| r.measured.requests_per_sec)
+            .collect();
+        rates.sort_by(f64::total_cmp);
+        rates.get(rates.len() / 2).copied()
+    };
+    if let (Some(info), Some(warn)) = (median("info (default)"), median("warn")) {
+        out.push_str(&format!(
+            "\nMedian without persistence: {info:.0} req/s at the default log level, {warn:.0} at `warn` \
+             (the default costs {:.1}%).",
+            100.0 * (1.0 - info / warn)
+        ));
+        if let Some(limit) = limit {
+            out.push_str(&format!(
+                " `redis-benchmark`, the same script at 50 clients, in the same Redis: {:.0} calls/s; \
+                 the shipped ingest reaches {:.0}% of it.",
+                limit.requests_per_sec,
+                100.0 * info / limit.requests_per_sec
+            ));
+        }
+        if let Some(aof) = rows.iter().find(|r| r.label.starts_with("AOF")) {
+            out.push_str(&format!(
+                " AOF `everysec`: {:.0}% of no persistence.",
+                100.0 * aof.measured.requests_per_sec / info
+            ));
+        }
+        out.push('\n');
+    }
+    if !drains.is_empty() {
+        out.push_str(
+            "\nA worker binary from outside: `cli::worker_main` with one no-op handler (this \
+             benchmark run again in that role), its default runtime and flags plus those shown, \
+             draining queued 1 KiB events until every entry is acknowledged; the time includes \
+             its start-up.\n\n\
+             | events | flags | events/s | worker CPU µs/event | Redis CPU µs/event | worker peak RSS MB |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        for d in drains {
+            out.push_str(&format!(
+                "| {} | {} | {:.0} | {:.1} | {:.1} | {} |\n",
+                d.events,
+                d.flags,
+                d.events_per_sec,
+                d.worker_cpu_us,
+                d.redis_cpu_us,
+                d.peak_mb
+                    .map_or_else(|| "?".to_owned(), |mb| format!("{mb:.1}")),
+            ));
+        }
+    }
+    out
 }
 
 fn render_ingest(rows: &[IngestRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
     let mut out = format!(
         "Ingest of signed 1 KiB GitHub deliveries over keep-alive connections (built-in HTTP/1.1 load \
          generator in this process), beside `redis-benchmark` running the same script call (`EVALSHA` \
@@ -201,6 +355,9 @@ fn render_ingest(rows: &[IngestRow]) -> String {
 }
 
 fn render_drain(drains: &[drain::Drained]) -> String {
+    if drains.is_empty() {
+        return String::new();
+    }
     let mut out = String::from(
         "Worker drain: queued 1 KiB events through a no-op handler (Redis without persistence, \
          worker in this process on a one-thread runtime), until every entry is acknowledged. Commands per event count \
@@ -232,6 +389,9 @@ fn render_drain(drains: &[drain::Drained]) -> String {
 }
 
 fn render_latency(rows: &[latency::Latency]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
     let mut out = String::from(
         "End to end: signed requests sent at a steady rate over keep-alive connections (about \
          one per thousand requests a second), through the ingest to a no-op handler (ingest and \

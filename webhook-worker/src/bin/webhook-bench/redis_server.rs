@@ -46,6 +46,11 @@ impl BenchRedis {
         Ok(redis)
     }
 
+    /// The server's process id, for its CPU time.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
