@@ -325,3 +325,110 @@ fn a_closed_stderr_costs_log_lines_not_the_ingest() {
     let status = wait(&mut ingest.child);
     assert!(status.success(), "the ingest ended with {status:?}");
 }
+
+#[test]
+fn lines_a_stalled_log_reader_cannot_take_are_dropped_counted_and_reported() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::sync::{Arc, Mutex, mpsc};
+    let redis = Redis::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("webhook-cli-drops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("webhooks.toml");
+    std::fs::write(
+        &config,
+        "[sources.github]\nprovider = \"github\"\nsecrets = [{ env = \"TEST_GITHUB_SECRET\" }]\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
+        .args(["ingest", "--config"])
+        .arg(&config)
+        .env("REDIS_URL", redis.url())
+        .env("WEBHOOK_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TEST_GITHUB_SECRET", "s3cret")
+        .env("WEBHOOK_LOG_BUFFER_LINES", "20")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The log reader: reads up to the start line, then stalls until told
+    // to go on, as a log collector that fell behind.
+    let text = Arc::new(Mutex::new(String::new()));
+    let (started_tx, started) = mpsc::channel::<()>();
+    let (resume, resumed) = mpsc::channel::<()>();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        for line in lines.by_ref() {
+            let line = line.unwrap_or_default();
+            if line.contains("ingest listening") {
+                break;
+            }
+        }
+        let _ = started_tx.send(());
+        let _ = resumed.recv();
+        for line in lines {
+            let Ok(line) = line else { break };
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    started.recv_timeout(Duration::from_secs(20)).unwrap();
+
+    // Far more lines than the pipe (64 KiB) and the 20-line buffer hold.
+    let send = Command::new(env!("CARGO_BIN_EXE_webhook"))
+        .args(["send", "--config"])
+        .arg(&config)
+        .args(["--source", "github", "--type", "push", "--repeat", "2000"])
+        .args(["--url", &format!("http://127.0.0.1:{port}/webhooks/github")])
+        .env("TEST_GITHUB_SECRET", "s3cret")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        send.status.success(),
+        "the ingest kept answering: {}",
+        String::from_utf8_lossy(&send.stderr)
+    );
+    resume.send(()).unwrap();
+
+    // Reported within the report interval (10 s), and counted.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let seen = text.lock().unwrap().clone();
+        if let Some(line) = seen.lines().find(|l| l.contains("log lines dropped")) {
+            break line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no drop report:\n{seen}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let dropped: u64 = report
+        .split("dropped=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(dropped > 100, "{report}");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut metrics = String::new();
+    stream.read_to_string(&mut metrics).unwrap();
+    let counted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("webhook_log_lines_dropped_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert_eq!(counted, dropped, "{metrics}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

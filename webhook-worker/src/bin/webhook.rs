@@ -102,7 +102,9 @@ fn new(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    webhook_worker::logging::init_with(cli.log_format);
+    // Lines are written by a thread of their own: the ingest logs one per
+    // request. The guard writes what is left when `main` returns.
+    let _logs = webhook_worker::logging::init_non_blocking(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
