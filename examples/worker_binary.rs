@@ -38,7 +38,7 @@ async fn record_order(
     Ok(())
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     webhook::cli::worker_main(async |worker| {
         let url = std::env::var("DATABASE_URL")

@@ -35,7 +35,7 @@ pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
 /// ```no_run
 /// # struct Pool;
 /// # async fn connect() -> Result<Pool, std::io::Error> { Ok(Pool) }
-/// #[tokio::main]
+/// #[tokio::main(flavor = "current_thread")]
 /// async fn main() -> std::process::ExitCode {
 ///     webhook_worker::cli::worker_main(async |worker| {
 ///         let pool = connect().await?;

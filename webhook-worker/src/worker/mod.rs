@@ -43,7 +43,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use webhook_core::handler::{Registry, RegistryError, StateMap};
 use webhook_core::layout::key;
 
-pub use settings::{Unhandled, WorkerArgs, WorkerSettings, default_consumer};
+pub use settings::{DEFAULT_CONCURRENCY, Unhandled, WorkerArgs, WorkerSettings, default_consumer};
 
 /// A worker ready to run.
 pub struct Worker {
@@ -634,7 +634,7 @@ impl Runtime {
 /// has a `tracing` subscriber.
 ///
 /// ```no_run
-/// #[tokio::main]
+/// #[tokio::main(flavor = "current_thread")]
 /// async fn main() -> Result<(), webhook_worker::worker::WorkerError> {
 ///     webhook_worker::worker::run().await
 /// }

@@ -74,8 +74,14 @@ pub(crate) struct Measured {
 fn main() -> anyhow::Result<std::process::ExitCode> {
     // Run again as a worker binary by the `shipped` part: exactly what an
     // application's `main` on `cli::worker_main` does, with its runtime.
-    if std::env::var_os(shipped::WORKER_MODE).is_some() {
-        let runtime = tokio::runtime::Runtime::new()?;
+    if let Some(mode) = std::env::var_os(shipped::WORKER_MODE) {
+        let runtime = if mode == "current-thread" {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        } else {
+            tokio::runtime::Runtime::new()?
+        };
         return Ok(runtime.block_on(webhook_worker::cli::worker_main(async |worker| Ok(worker))));
     }
     let args = Args::parse();
@@ -132,13 +138,18 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         )?);
         drop(aof);
         let events = if args.quick { 10_000 } else { 100_000 };
-        shipped_drains.push(shipped::measure_drain(&redis, events, &[])?);
-        if !args.quick {
-            shipped_drains.push(shipped::measure_drain(
-                &redis,
-                events,
-                &["--concurrency", "256"],
-            )?);
+        let runs: &[(&'static str, &[&str])] = if args.quick {
+            &[("current-thread", &[])]
+        } else {
+            &[
+                ("multi-thread", &[]),
+                ("current-thread", &[]),
+                ("multi-thread", &["--concurrency", "64"]),
+                ("current-thread", &["--concurrency", "64"]),
+            ]
+        };
+        for &(runtime, flags) in runs {
+            shipped_drains.push(shipped::measure_drain(&redis, events, runtime, flags)?);
         }
     }
     let mut rows = Vec::new();
@@ -181,7 +192,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     let runs: &[(u64, usize)] = if args.quick {
         &[(2_000, 1), (10_000, 64)]
     } else {
-        &[(100_000, 1), (100_000, 64), (100_000, 256)]
+        &[(100_000, 1), (100_000, 64), (100_000, 256)][..]
     };
     for &(events, concurrency) in runs.iter().filter(|_| part("drain")) {
         drains.push(drain::measure_drain(&redis, events, concurrency)?);
@@ -297,16 +308,19 @@ fn render_shipped(
     if !drains.is_empty() {
         out.push_str(
             "\nA worker binary from outside: `cli::worker_main` with one no-op handler (this \
-             benchmark run again in that role), its default runtime and flags plus those shown, \
+             benchmark run again in that role) on the runtime `#[tokio::main]` builds \
+             (`multi-thread`) or `#[tokio::main(flavor = \"current_thread\")]` builds, its default \
+             flags plus those shown, \
              draining queued 1 KiB events until every entry is acknowledged; the time includes \
              its start-up.\n\n\
-             | events | flags | events/s | worker CPU µs/event | Redis CPU µs/event | worker peak RSS MB |\n\
-             |---|---|---|---|---|---|\n",
+             | events | runtime | flags | events/s | worker CPU µs/event | Redis CPU µs/event | worker peak RSS MB |\n\
+             |---|---|---|---|---|---|---|\n",
         );
         for d in drains {
             out.push_str(&format!(
-                "| {} | {} | {:.0} | {:.1} | {:.1} | {} |\n",
+                "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {} |\n",
                 d.events,
+                d.runtime,
                 d.flags,
                 d.events_per_sec,
                 d.worker_cpu_us,
@@ -392,17 +406,18 @@ fn render_latency(rows: &[latency::Latency]) -> String {
     if rows.is_empty() {
         return String::new();
     }
-    let mut out = String::from(
+    let mut out = format!(
         "End to end: signed requests sent at a steady rate over keep-alive connections (about \
          one per thousand requests a second), through the ingest to a no-op handler (ingest and \
          worker in this process, Redis without persistence), timed from the client's send to the \
-         handler's start (worker at its default concurrency, 64); the rate is half the ingest's measured maximum (no persistence, 50 \
+         handler's start (worker at its default concurrency, {}); the rate is half the ingest's measured maximum (no persistence, 50 \
          connections), and a moderate 2,000/s. Retry lateness: handlers that ask for a retry after 200 ms, timed from the \
          failure plus 200 ms to the retry's start. Idle RSS: this process with the ingest and a \
          worker started, before the load (it includes what earlier phases left allocated; run \
          `--only latency` for a clean figure).\n\n\
          | rate/s | events | p50 ms | p99 ms | retries | retry lateness p50 ms | p99 ms | idle RSS MB |\n\
          |---|---|---|---|---|---|---|---|\n",
+        webhook_worker::worker::DEFAULT_CONCURRENCY
     );
     for row in rows {
         out.push_str(&format!(

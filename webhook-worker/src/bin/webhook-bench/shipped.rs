@@ -262,6 +262,8 @@ pub(crate) fn measure_ingest(
 /// One drain by a worker binary from outside.
 pub(crate) struct ShippedDrain {
     pub(crate) events: u64,
+    /// `multi-thread` (`#[tokio::main]`) or `current-thread`.
+    pub(crate) runtime: &'static str,
     pub(crate) flags: String,
     pub(crate) events_per_sec: f64,
     pub(crate) worker_cpu_us: f64,
@@ -271,11 +273,12 @@ pub(crate) struct ShippedDrain {
 }
 
 /// Queues `events`, then times this benchmark run again as a worker
-/// binary (`cli::worker_main`, its default runtime and flags plus
-/// `flags`) until every entry is acknowledged.
+/// binary (`cli::worker_main` on a `runtime` as `#[tokio::main]` builds
+/// it, default flags plus `flags`) until every entry is acknowledged.
 pub(crate) fn measure_drain(
     redis: &BenchRedis,
     events: u64,
+    runtime: &'static str,
     flags: &[&str],
 ) -> anyhow::Result<ShippedDrain> {
     redis.flush()?;
@@ -283,7 +286,7 @@ pub(crate) fn measure_drain(
     let mut command = Command::new(std::env::current_exe()?);
     command
         .args(flags)
-        .env(WORKER_MODE, "1")
+        .env(WORKER_MODE, runtime)
         .env("REDIS_URL", redis.url())
         .env_remove("RUST_LOG")
         .env_remove("WEBHOOK_CONCURRENCY")
@@ -305,6 +308,7 @@ pub(crate) fn measure_drain(
     let elapsed = started.elapsed().as_secs_f64();
     let result = ShippedDrain {
         events,
+        runtime,
         flags: if flags.is_empty() {
             "(defaults)".to_owned()
         } else {
