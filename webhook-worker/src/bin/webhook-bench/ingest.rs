@@ -64,7 +64,7 @@ pub(crate) fn measure_ingest(
     result
 }
 
-fn signed_request(addr: SocketAddr) -> (Vec<u8>, usize) {
+pub(crate) fn signed_request(addr: SocketAddr) -> (Vec<u8>, usize) {
     let mut body = String::from(r#"{"action":"opened","pull_request":{"title":""#);
     while body.len() < BODY_BYTES - 4 {
         body.push('x');

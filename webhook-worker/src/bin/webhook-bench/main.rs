@@ -16,6 +16,7 @@ mod drain;
 mod ingest;
 mod latency;
 mod memory;
+mod openloop;
 mod redis_server;
 mod shipped;
 
@@ -74,6 +75,10 @@ pub(crate) struct Measured {
 fn main() -> anyhow::Result<std::process::ExitCode> {
     // Run again as a worker binary by the `shipped` part: exactly what an
     // application's `main` on `cli::worker_main` does, with its runtime.
+    if let Ok(addr) = std::env::var(openloop::TRIVIAL_MODE) {
+        openloop::serve_trivial(&addr)?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     if let Some(mode) = std::env::var_os(shipped::WORKER_MODE) {
         let runtime = if mode == "current-thread" {
             tokio::runtime::Builder::new_current_thread()
@@ -103,6 +108,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     let mut shipped_rows = Vec::new();
     let mut shipped_limit = None;
     let mut shipped_drains = Vec::new();
+    let mut shipped_tails = Vec::new();
     if part("shipped") {
         let webhook = shipped::webhook_binary()?;
         let duration = Duration::from_secs(seconds);
@@ -137,6 +143,27 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             duration,
         )?);
         drop(aof);
+        // Tails at a quarter and a half of the shipped ingest's median
+        // rate (default log level, no persistence).
+        let mut rates: Vec<f64> = shipped_rows
+            .iter()
+            .filter(|r| r.log == "info (default)" && r.label.starts_with("no persistence"))
+            .map(|r| r.measured.requests_per_sec)
+            .collect();
+        rates.sort_by(f64::total_cmp);
+        if let Some(&max) = rates.get(rates.len() / 2) {
+            let fractions: &[f64] = if args.quick { &[0.5] } else { &[0.25, 0.5] };
+            let tail_seconds = if args.quick { 2 } else { 20 };
+            for &fraction in fractions {
+                let rate = (max * fraction) as u64;
+                shipped_tails.push(shipped::measure_tails(
+                    &webhook,
+                    &redis,
+                    rate,
+                    Duration::from_secs(tail_seconds),
+                )?);
+            }
+        }
         let events = if args.quick { 10_000 } else { 100_000 };
         let runs: &[(&'static str, &[&str])] = if args.quick {
             &[("current-thread", &[])]
@@ -222,7 +249,8 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     let report = format!(
         "{}\n{}\n{}\n{}",
-        render_shipped(&shipped_rows, shipped_limit.as_ref(), &shipped_drains),
+        render_shipped(&shipped_rows, shipped_limit.as_ref(), &shipped_drains)
+            + &render_tails(&shipped_tails),
         render_ingest(&rows),
         render_drain(&drains),
         render_latency(&latencies)
@@ -235,6 +263,31 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         std::fs::write(&path, &report).with_context(|| format!("write {}", path.display()))?;
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn render_tails(tails: &[(openloop::Tail, openloop::Tail)]) -> String {
+    if tails.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nTails at fixed rates: an open-loop load (each request has a scheduled send time and its \
+         latency runs from that time, so a stall is charged for every request it delays; one OS \
+         thread per connection, 50 keep-alive connections) against a trivial HTTP server (hyper \
+         on a multi-thread runtime, a fixed 200 after reading the body; this benchmark run again \
+         in that role), then against `webhook ingest` with its defaults, in the same run. The \
+         rates are a quarter and a half of the shipped ingest's median rate above.\n\n\
+         | rate/s | server | requests | p50 ms | p99 ms | p99.9 ms | max ms | non-2xx |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for (baseline, ingest) in tails {
+        for (name, t) in [("trivial server", baseline), ("`webhook ingest`", ingest)] {
+            out.push_str(&format!(
+                "| {} | {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
+                t.rate, t.sent, t.p50_ms, t.p99_ms, t.p999_ms, t.max_ms, t.errors
+            ));
+        }
+    }
+    out
 }
 
 fn render_shipped(

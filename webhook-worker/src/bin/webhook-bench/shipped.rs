@@ -218,6 +218,52 @@ fn ready(addr: SocketAddr) -> bool {
     stream.read_exact(&mut answer).is_ok() && &answer[9..12] == b"200"
 }
 
+/// The open-loop tail of the trivial server and of `webhook ingest` (its
+/// defaults, a fresh process) at `rate`, one after the other.
+pub(crate) fn measure_tails(
+    webhook: &Path,
+    redis: &BenchRedis,
+    rate: u64,
+    duration: Duration,
+) -> anyhow::Result<(crate::openloop::Tail, crate::openloop::Tail)> {
+    let connections = 50;
+    let requests = |addr: SocketAddr| {
+        let (template, id_at) = crate::ingest::signed_request(addr);
+        move |n: u64| {
+            let mut request = template.clone();
+            request[id_at..id_at + 20].copy_from_slice(format!("{n:020}").as_bytes());
+            request
+        }
+    };
+    // The trivial server: this benchmark run again in that role.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut command = Command::new(std::env::current_exe()?);
+    command.env(crate::openloop::TRIVIAL_MODE, addr.to_string());
+    let trivial = Process::spawn(command)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            bail!("the trivial server did not start on {addr}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let baseline = crate::openloop::run(addr, rate, duration, connections, &requests(addr))?;
+    drop(trivial);
+
+    let dir = std::env::temp_dir().join(format!("webhook-bench-tails-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    redis.flush()?;
+    let (ingest, addr) = start_ingest(webhook, redis, None, &dir)?;
+    let measured = crate::openloop::run(addr, rate, duration, connections, &requests(addr))?;
+    drop(ingest);
+    redis.flush()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((baseline, measured))
+}
+
 /// Measures `webhook ingest` at `connections`, every request a new
 /// delivery, for `duration`.
 pub(crate) fn measure_ingest(
