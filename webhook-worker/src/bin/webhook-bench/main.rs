@@ -76,7 +76,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     // Run again as a worker binary by the `shipped` part: exactly what an
     // application's `main` on `cli::worker_main` does, with its runtime.
     if let Ok(addr) = std::env::var(openloop::TRIVIAL_MODE) {
-        openloop::serve_trivial(&addr)?;
+        openloop::serve_trivial(&addr, std::env::var("WEBHOOK_BENCH_TRIVIAL_REDIS").ok())?;
         return Ok(std::process::ExitCode::SUCCESS);
     }
     if let Some(mode) = std::env::var_os(shipped::WORKER_MODE) {
@@ -97,6 +97,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let seconds = if args.quick { 1 } else { args.seconds };
     let part = |name: &str| args.only.as_deref().is_none_or(|only| only == name);
@@ -121,6 +122,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                     &redis,
                     &format!("no persistence, round {round}"),
                     log,
+                    None,
                     50,
                     duration,
                 )?);
@@ -139,10 +141,23 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             &aof,
             "AOF everysec",
             None,
+            None,
             50,
             duration,
         )?);
         drop(aof);
+        if !args.quick {
+            shipped_rows.push(shipped::measure_ingest(
+                &webhook,
+                &redis,
+                "TOKIO_WORKER_THREADS=1, no persistence",
+                None,
+                Some("1"),
+                50,
+                duration,
+            )?);
+            redis.flush()?;
+        }
         // Tails at a quarter and a half of the shipped ingest's median
         // rate (default log level, no persistence).
         let mut rates: Vec<f64> = shipped_rows
@@ -265,7 +280,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-fn render_tails(tails: &[(openloop::Tail, openloop::Tail)]) -> String {
+fn render_tails(tails: &[(openloop::Tail, openloop::Tail, openloop::Tail)]) -> String {
     if tails.is_empty() {
         return String::new();
     }
@@ -274,13 +289,19 @@ fn render_tails(tails: &[(openloop::Tail, openloop::Tail)]) -> String {
          latency runs from that time, so a stall is charged for every request it delays; one OS \
          thread per connection, 50 keep-alive connections) against a trivial HTTP server (hyper \
          on a multi-thread runtime, a fixed 200 after reading the body; this benchmark run again \
-         in that role), then against `webhook ingest` with its defaults, in the same run. The \
+         in that role), the same server making the ingest's one Redis call per request (its \
+         script on one multiplexed connection, as the ingest makes it), then `webhook ingest` \
+         with its defaults, in the same run. The \
          rates are a quarter and a half of the shipped ingest's median rate above.\n\n\
          | rate/s | server | requests | p50 ms | p99 ms | p99.9 ms | max ms | non-2xx |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
-    for (baseline, ingest) in tails {
-        for (name, t) in [("trivial server", baseline), ("`webhook ingest`", ingest)] {
+    for (baseline, with_redis, ingest) in tails {
+        for (name, t) in [
+            ("trivial server", baseline),
+            ("trivial server + the ingest's Redis call", with_redis),
+            ("`webhook ingest`", ingest),
+        ] {
             out.push_str(&format!(
                 "| {} | {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
                 t.rate, t.sent, t.p50_ms, t.p99_ms, t.p999_ms, t.max_ms, t.errors

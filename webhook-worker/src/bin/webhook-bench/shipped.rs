@@ -163,6 +163,7 @@ fn start_ingest(
     webhook: &Path,
     redis: &BenchRedis,
     rust_log: Option<&str>,
+    threads: Option<&str>,
     dir: &Path,
 ) -> anyhow::Result<(Process, SocketAddr)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -189,6 +190,11 @@ fn start_ingest(
     match rust_log {
         Some(level) => command.env("RUST_LOG", level),
         None => command.env_remove("RUST_LOG"),
+    };
+    // Tokio's own setting for the multi-thread runtime's worker threads.
+    match threads {
+        Some(threads) => command.env("TOKIO_WORKER_THREADS", threads),
+        None => command.env_remove("TOKIO_WORKER_THREADS"),
     };
     let process = Process::spawn(command)?;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -218,14 +224,19 @@ fn ready(addr: SocketAddr) -> bool {
     stream.read_exact(&mut answer).is_ok() && &answer[9..12] == b"200"
 }
 
-/// The open-loop tail of the trivial server and of `webhook ingest` (its
-/// defaults, a fresh process) at `rate`, one after the other.
+/// The open-loop tail of the trivial server, of the trivial server making
+/// the ingest's Redis call, and of `webhook ingest` (its defaults, a fresh
+/// process) at `rate`, one after the other.
 pub(crate) fn measure_tails(
     webhook: &Path,
     redis: &BenchRedis,
     rate: u64,
     duration: Duration,
-) -> anyhow::Result<(crate::openloop::Tail, crate::openloop::Tail)> {
+) -> anyhow::Result<(
+    crate::openloop::Tail,
+    crate::openloop::Tail,
+    crate::openloop::Tail,
+)> {
     let connections = 50;
     let requests = |addr: SocketAddr| {
         let (template, id_at) = crate::ingest::signed_request(addr);
@@ -235,33 +246,48 @@ pub(crate) fn measure_tails(
             request
         }
     };
-    // The trivial server: this benchmark run again in that role.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut command = Command::new(std::env::current_exe()?);
-    command.env(crate::openloop::TRIVIAL_MODE, addr.to_string());
-    let trivial = Process::spawn(command)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_err() {
-        if Instant::now() > deadline {
-            bail!("the trivial server did not start on {addr}");
+    // The trivial servers: this benchmark run again in that role, without
+    // and with the ingest's Redis call.
+    let mut baselines = Vec::new();
+    for with_redis in [false, true] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut command = Command::new(std::env::current_exe()?);
+        command.env(crate::openloop::TRIVIAL_MODE, addr.to_string());
+        if with_redis {
+            command.env("WEBHOOK_BENCH_TRIVIAL_REDIS", redis.url());
         }
-        std::thread::sleep(Duration::from_millis(10));
+        let trivial = Process::spawn(command)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_err() {
+            if Instant::now() > deadline {
+                bail!("the trivial server did not start on {addr}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        baselines.push(crate::openloop::run(
+            addr,
+            rate,
+            duration,
+            connections,
+            &requests(addr),
+        )?);
+        drop(trivial);
+        redis.flush()?;
     }
-    let baseline = crate::openloop::run(addr, rate, duration, connections, &requests(addr))?;
-    drop(trivial);
-
     let dir = std::env::temp_dir().join(format!("webhook-bench-tails-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     redis.flush()?;
-    let (ingest, addr) = start_ingest(webhook, redis, None, &dir)?;
+    let (ingest, addr) = start_ingest(webhook, redis, None, None, &dir)?;
     let measured = crate::openloop::run(addr, rate, duration, connections, &requests(addr))?;
     drop(ingest);
     redis.flush()?;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok((baseline, measured))
+    let with_redis = baselines.pop().context("two baselines")?;
+    let baseline = baselines.pop().context("two baselines")?;
+    Ok((baseline, with_redis, measured))
 }
 
 /// Measures `webhook ingest` at `connections`, every request a new
@@ -271,12 +297,13 @@ pub(crate) fn measure_ingest(
     redis: &BenchRedis,
     label: &str,
     rust_log: Option<&'static str>,
+    threads: Option<&str>,
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<ShippedIngest> {
     let dir = std::env::temp_dir().join(format!("webhook-bench-shipped-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (ingest, addr) = start_ingest(webhook, redis, rust_log, &dir)?;
+    let (ingest, addr) = start_ingest(webhook, redis, rust_log, threads, &dir)?;
     std::thread::sleep(Duration::from_millis(200));
     let idle_mb = ingest.rss_mb("VmRSS:");
     let redis_pid = redis.pid();
