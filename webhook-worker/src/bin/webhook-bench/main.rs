@@ -326,14 +326,14 @@ fn render_shipped(
          here) over 50 keep-alive connections, every request a new signed 1 KiB delivery. CPU \
          per request is each process's user and system time over the load, divided by the \
          requests. Load generator, ingest and Redis share this machine ({} cores).\n\n\
-         | Redis | log level | req/s | p50 ms | p99 ms | p99.9 ms | non-200 | ingest CPU µs/req | Redis CPU µs/req | log bytes/req | idle RSS MB |\n\
+         | Redis | log level | req/s | p50 ms | p99 ms | p99.9 ms | non-200 | ingest CPU µs/req | Redis CPU µs/req | log bytes/req | RSS MB idle / after |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     for row in rows {
         let m = &row.measured;
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.0} | {} |\n",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.0} | {} / {} |\n",
             row.label,
             row.log,
             m.requests_per_sec,
@@ -345,6 +345,8 @@ fn render_shipped(
             row.redis_cpu_us,
             row.log_bytes,
             row.idle_mb
+                .map_or_else(|| "?".to_owned(), |mb| format!("{mb:.1}")),
+            row.after_mb
                 .map_or_else(|| "?".to_owned(), |mb| format!("{mb:.1}")),
         ));
     }

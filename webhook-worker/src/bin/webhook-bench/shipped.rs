@@ -153,8 +153,9 @@ pub(crate) struct ShippedIngest {
     pub(crate) redis_cpu_us: f64,
     /// Log bytes the ingest wrote per request.
     pub(crate) log_bytes: f64,
-    /// The ingest's RSS before the load, in MB.
+    /// The ingest's RSS before and after the load, in MB.
     pub(crate) idle_mb: Option<f64>,
+    pub(crate) after_mb: Option<f64>,
 }
 
 /// Starts `webhook ingest` with a one-source config on a free port, at
@@ -326,6 +327,7 @@ pub(crate) fn measure_ingest(
         log_bytes: (ingest.stderr_bytes() - log_before) as f64 / requests,
         measured,
         idle_mb,
+        after_mb: ingest.rss_mb("VmRSS:"),
     };
     drop(ingest);
     let _ = std::fs::remove_dir_all(&dir);
