@@ -350,7 +350,7 @@ fn lines_a_stalled_log_reader_cannot_take_are_dropped_counted_and_reported() {
         .env("REDIS_URL", redis.url())
         .env("WEBHOOK_LISTEN", format!("127.0.0.1:{port}"))
         .env("TEST_GITHUB_SECRET", "s3cret")
-        .env("WEBHOOK_LOG_BUFFER_LINES", "20")
+        .env("WEBHOOK_LOG_BUFFER_BYTES", "4096")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -382,7 +382,7 @@ fn lines_a_stalled_log_reader_cannot_take_are_dropped_counted_and_reported() {
     });
     started.recv_timeout(Duration::from_secs(20)).unwrap();
 
-    // Far more lines than the pipe (64 KiB) and the 20-line buffer hold.
+    // Far more lines than the pipe (64 KiB) and the 4 KiB buffer hold.
     let send = Command::new(env!("CARGO_BIN_EXE_webhook"))
         .args(["send", "--config"])
         .arg(&config)

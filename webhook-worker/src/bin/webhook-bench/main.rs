@@ -44,6 +44,9 @@ struct Args {
     /// `drain` or `latency` (in-process, for profiling).
     #[arg(long, value_parser = ["shipped", "ingest", "drain", "latency"])]
     only: Option<String>,
+    /// Seconds of each fixed-rate tail measurement (default 20; 2 with --quick).
+    #[arg(long)]
+    tail_seconds: Option<u64>,
     /// Write the tables to this file too.
     #[arg(long)]
     output: Option<std::path::PathBuf>,
@@ -168,7 +171,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         rates.sort_by(f64::total_cmp);
         if let Some(&max) = rates.get(rates.len() / 2) {
             let fractions: &[f64] = if args.quick { &[0.5] } else { &[0.25, 0.5] };
-            let tail_seconds = if args.quick { 2 } else { 20 };
+            let tail_seconds = args.tail_seconds.unwrap_or(if args.quick { 2 } else { 20 });
             for &fraction in fractions {
                 let rate = (max * fraction) as u64;
                 shipped_tails.push(shipped::measure_tails(
@@ -280,7 +283,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-fn render_tails(tails: &[(openloop::Tail, openloop::Tail, openloop::Tail)]) -> String {
+fn render_tails(tails: &[shipped::Tails]) -> String {
     if tails.is_empty() {
         return String::new();
     }
@@ -291,20 +294,33 @@ fn render_tails(tails: &[(openloop::Tail, openloop::Tail, openloop::Tail)]) -> S
          on a multi-thread runtime, a fixed 200 after reading the body; this benchmark run again \
          in that role), the same server making the ingest's one Redis call per request (its \
          script on one multiplexed connection, as the ingest makes it), then `webhook ingest` \
-         with its defaults, in the same run. The \
+         with its defaults and at `RUST_LOG=warn`, in the same run; CPU per request is each \
+         server process's. The \
          rates are a quarter and a half of the shipped ingest's median rate above.\n\n\
-         | rate/s | server | requests | p50 ms | p99 ms | p99.9 ms | max ms | non-2xx |\n\
-         |---|---|---|---|---|---|---|---|\n",
+         | rate/s | server | requests | p50 ms | p99 ms | p99.9 ms | max ms | non-2xx | server CPU µs/req |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
-    for (baseline, with_redis, ingest) in tails {
+    for tails in tails {
         for (name, t) in [
-            ("trivial server", baseline),
-            ("trivial server + the ingest's Redis call", with_redis),
-            ("`webhook ingest`", ingest),
+            ("trivial server", &tails.baseline),
+            (
+                "trivial server + the ingest's Redis call",
+                &tails.with_redis,
+            ),
+            ("`webhook ingest`", &tails.ingest),
+            ("`webhook ingest`, `RUST_LOG=warn`", &tails.ingest_at_warn),
         ] {
             out.push_str(&format!(
-                "| {} | {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
-                t.rate, t.sent, t.p50_ms, t.p99_ms, t.p999_ms, t.max_ms, t.errors
+                "| {} | {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+                t.rate,
+                t.sent,
+                t.p50_ms,
+                t.p99_ms,
+                t.p999_ms,
+                t.max_ms,
+                t.errors,
+                t.cpu_us
+                    .map_or_else(|| "?".to_owned(), |us| format!("{us:.1}")),
             ));
         }
     }

@@ -27,6 +27,8 @@ pub(crate) struct Tail {
     pub(crate) p999_ms: f64,
     pub(crate) max_ms: f64,
     pub(crate) errors: u64,
+    /// The server process's CPU microseconds per request, when measured.
+    pub(crate) cpu_us: Option<f64>,
 }
 
 /// Sends `rate` requests a second for `duration` over `connections`
@@ -108,6 +110,7 @@ pub(crate) fn run(
         p999_ms: at(0.999),
         max_ms: at(1.0),
         errors,
+        cpu_us: None,
     })
 }
 

@@ -225,19 +225,23 @@ fn ready(addr: SocketAddr) -> bool {
     stream.read_exact(&mut answer).is_ok() && &answer[9..12] == b"200"
 }
 
+/// The tails of one rate.
+pub(crate) struct Tails {
+    pub(crate) baseline: crate::openloop::Tail,
+    pub(crate) with_redis: crate::openloop::Tail,
+    pub(crate) ingest: crate::openloop::Tail,
+    pub(crate) ingest_at_warn: crate::openloop::Tail,
+}
+
 /// The open-loop tail of the trivial server, of the trivial server making
 /// the ingest's Redis call, and of `webhook ingest` (its defaults, a fresh
-/// process) at `rate`, one after the other.
+/// process; then at `RUST_LOG=warn`) at `rate`, one after the other.
 pub(crate) fn measure_tails(
     webhook: &Path,
     redis: &BenchRedis,
     rate: u64,
     duration: Duration,
-) -> anyhow::Result<(
-    crate::openloop::Tail,
-    crate::openloop::Tail,
-    crate::openloop::Tail,
-)> {
+) -> anyhow::Result<Tails> {
     let connections = 50;
     let requests = |addr: SocketAddr| {
         let (template, id_at) = crate::ingest::signed_request(addr);
@@ -268,27 +272,38 @@ pub(crate) fn measure_tails(
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        baselines.push(crate::openloop::run(
-            addr,
-            rate,
-            duration,
-            connections,
-            &requests(addr),
-        )?);
+        let before = trivial.cpu_seconds();
+        let mut tail = crate::openloop::run(addr, rate, duration, connections, &requests(addr))?;
+        tail.cpu_us = Some((trivial.cpu_seconds() - before) * 1e6 / tail.sent as f64);
+        baselines.push(tail);
         drop(trivial);
         redis.flush()?;
     }
     let dir = std::env::temp_dir().join(format!("webhook-bench-tails-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    redis.flush()?;
-    let (ingest, addr) = start_ingest(webhook, redis, None, None, &dir)?;
-    let measured = crate::openloop::run(addr, rate, duration, connections, &requests(addr))?;
-    drop(ingest);
+    let mut ingests = Vec::new();
+    for level in [None, Some("warn")] {
+        redis.flush()?;
+        let (ingest, addr) = start_ingest(webhook, redis, level, None, &dir)?;
+        let before = ingest.cpu_seconds();
+        let mut measured =
+            crate::openloop::run(addr, rate, duration, connections, &requests(addr))?;
+        measured.cpu_us = Some((ingest.cpu_seconds() - before) * 1e6 / measured.sent as f64);
+        ingests.push(measured);
+        drop(ingest);
+    }
     redis.flush()?;
     let _ = std::fs::remove_dir_all(&dir);
+    let at_warn = ingests.pop().context("two ingest runs")?;
+    let measured = ingests.pop().context("two ingest runs")?;
     let with_redis = baselines.pop().context("two baselines")?;
     let baseline = baselines.pop().context("two baselines")?;
-    Ok((baseline, with_redis, measured))
+    Ok(Tails {
+        baseline,
+        with_redis,
+        ingest: measured,
+        ingest_at_warn: at_warn,
+    })
 }
 
 /// Measures `webhook ingest` at `connections`, every request a new
