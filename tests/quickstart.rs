@@ -6,12 +6,10 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
+use support::child::Watched;
 use support::redis_server::RedisServer;
 
 /// The directory `cargo test --workspace` builds binaries and examples in.
@@ -60,55 +58,15 @@ fn readme_sends() -> Vec<(String, u16)> {
     sends
 }
 
-struct Quickstart {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Quickstart {
-    fn start(redis: &RedisServer, listen: &str) -> Self {
-        let mut child = Command::new(built(build_dir().join("examples").join("quickstart")))
+/// The quickstart example as its own process.
+fn start_quickstart(redis: &RedisServer, listen: &str) -> Watched {
+    Watched::spawn(
+        Command::new(built(build_dir().join("examples").join("quickstart")))
             .env("REDIS_URL", redis.url())
             .env("WEBHOOK_LISTEN", listen)
             .env_remove("DEMO_WEBHOOK_SECRET")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        Self { child, stderr }
-    }
-
-    fn until(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = self.stderr.lock().unwrap().clone();
-            if text.contains(what) {
-                return text;
-            }
-            assert!(Instant::now() < deadline, "never logged {what:?}:\n{text}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .env_remove("RUST_LOG"),
+    )
 }
 
 /// Runs `line` in a shell from the checkout, with the built `webhook`
@@ -142,7 +100,7 @@ fn the_readme_quickstart_answers_as_it_says() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let quickstart = Quickstart::start(&redis, &listen);
+    let quickstart = start_quickstart(&redis, &listen);
     let printed = quickstart.until("worker starting");
     // It prints `webhook send` lines for its own address.
     assert!(

@@ -10,11 +10,9 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use support::child::Watched;
 use support::redis_server::RedisServer;
 use webhook::Envelope;
 use webhook::prelude::*;
@@ -60,64 +58,25 @@ fn child_worker() {
     });
 }
 
-/// The child's standard error, read as it comes.
-struct ChildWorker {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl ChildWorker {
-    fn spawn(redis: &RedisServer, own_logs: bool) -> Self {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .args([
-                "--ignored",
-                "--exact",
-                "child_worker",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("WEBHOOK_CHILD_REDIS", redis.url())
-            .env_remove("RUST_LOG")
-            .env_remove("WEBHOOK_LOG_FORMAT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if own_logs {
-            command.env("WEBHOOK_CHILD_OWN_LOGS", "1");
-        }
-        let mut child = command.spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        Self { child, stderr }
+/// This binary run again as a worker (`child_worker`), with its own
+/// subscriber when `own_logs`.
+fn spawn_worker(redis: &RedisServer, own_logs: bool) -> Watched {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--ignored",
+            "--exact",
+            "child_worker",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("WEBHOOK_CHILD_REDIS", redis.url())
+        .env_remove("RUST_LOG")
+        .env_remove("WEBHOOK_LOG_FORMAT");
+    if own_logs {
+        command.env("WEBHOOK_CHILD_OWN_LOGS", "1");
     }
-
-    fn until(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = self.stderr.lock().unwrap().clone();
-            if text.contains(what) {
-                return text;
-            }
-            assert!(Instant::now() < deadline, "never logged {what:?}:\n{text}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for ChildWorker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    Watched::spawn(&mut command)
 }
 
 fn add_event(redis: &RedisServer, id: &str) {
@@ -138,7 +97,7 @@ fn line<'a>(text: &'a str, what: &str) -> &'a str {
 fn a_builder_run_logs_its_start_and_every_dead_letter() {
     let redis = RedisServer::start();
     add_event(&redis, "evt-logged-1");
-    let worker = ChildWorker::spawn(&redis, false);
+    let worker = spawn_worker(&redis, false);
     let text = worker.until("dead-lettered");
     let start = line(&text, "worker starting");
     for part in [
@@ -167,7 +126,7 @@ fn a_builder_run_logs_its_start_and_every_dead_letter() {
 fn an_application_subscriber_is_kept() {
     let redis = RedisServer::start();
     add_event(&redis, "evt-logged-2");
-    let worker = ChildWorker::spawn(&redis, true);
+    let worker = spawn_worker(&redis, true);
     let text = worker.until("dead-lettered");
     // The application's subscriber: warnings and up only, no timestamps.
     assert!(!text.contains("worker starting"), "{text}");

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod child;
 pub mod logs;
 pub mod proxy;
 pub mod redis_server;
