@@ -5,6 +5,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+mod line;
+
+pub(crate) use line::Line;
+
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 #[non_exhaustive]
@@ -124,20 +128,16 @@ pub fn init_non_blocking(format: LogFormat) -> LogGuard {
         .and_then(|v| v.trim().parse().ok())
         .filter(|&n: &usize| n > 0)
         .unwrap_or(DEFAULT_BUFFER_BYTES);
-    let batch = Arc::new(Batch {
-        lines: Mutex::new(Vec::new()),
-        limit,
-        dropped: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
-        wake: Condvar::new(),
-    });
+    let batch = Arc::new(Batch::new(limit));
     let writer = Arc::clone(&batch);
     let thread = std::thread::Builder::new()
         .name("webhook-log".into())
         .spawn(move || writer.run(&mut std::io::stderr()));
     match thread {
         Ok(thread) => {
-            install(format, BatchWriter(Arc::clone(&batch)));
+            if install(format, BatchWriter(Arc::clone(&batch))) {
+                line::direct_to(Arc::clone(&batch), format);
+            }
             LogGuard {
                 batch: Some(batch),
                 thread: Some(thread),
@@ -165,6 +165,16 @@ struct Batch {
 }
 
 impl Batch {
+    fn new(limit: usize) -> Self {
+        Self {
+            lines: Mutex::new(Vec::new()),
+            limit,
+            dropped: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            wake: Condvar::new(),
+        }
+    }
+
     /// Appends one formatted line, or counts it dropped when the buffer
     /// is full.
     fn push(&self, line: &[u8]) {
@@ -249,12 +259,12 @@ impl std::io::Write for BatchLine<'_> {
 /// and pipes get plain text. Lines that cannot be written (standard error
 /// closed) are dropped; the process goes on.
 pub fn init_with(format: LogFormat) {
-    install(format, std::io::stderr);
+    let _ = install(format, std::io::stderr);
 }
 
 /// Installs the subscriber writing through `writer`, unless the process
-/// has one.
-fn install<W>(format: LogFormat, writer: W)
+/// has one; whether it did, and writes plain text (no colour) or JSON.
+fn install<W>(format: LogFormat, writer: W) -> bool
 where
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -268,15 +278,16 @@ where
         // with `eprintln!`, which panics on that same closed stream.
         .log_internal_errors(false);
     // An embedding application that installed its own subscriber keeps it.
-    let _ = match format {
-        LogFormat::Text => builder
-            .with_ansi(colour(
+    match format {
+        LogFormat::Text => {
+            let ansi = colour(
                 std::io::stderr().is_terminal(),
                 std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
-            ))
-            .try_init(),
-        LogFormat::Json => builder.json().with_ansi(false).try_init(),
-    };
+            );
+            builder.with_ansi(ansi).try_init().is_ok() && !ansi
+        }
+        LogFormat::Json => builder.json().with_ansi(false).try_init().is_ok(),
+    }
 }
 
 /// Whether to write colour: only to a terminal, and never with `NO_COLOR`.

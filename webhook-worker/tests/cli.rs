@@ -132,10 +132,30 @@ struct RunningIngest {
     dir: std::path::PathBuf,
     /// The "ingest listening" log line.
     started: String,
+    /// The lines after it, when [`RunningIngest::start_reading`] started it.
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
+    config: std::path::PathBuf,
 }
 
 impl RunningIngest {
+    /// Started; its standard error closes once it is up.
     fn start(redis: &Redis, settings: &str, global: &[&str], listen: &str) -> Self {
+        Self::launch(redis, settings, global, listen, &[], false)
+    }
+
+    /// Started with `env`; its later log lines are read into `logs`.
+    fn start_reading(redis: &Redis, global: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::launch(redis, "", global, "127.0.0.1:0", env, true)
+    }
+
+    fn launch(
+        redis: &Redis,
+        settings: &str,
+        global: &[&str],
+        listen: &str,
+        env: &[(&str, &str)],
+        keep_reading: bool,
+    ) -> Self {
         use std::io::{BufRead as _, BufReader};
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -161,6 +181,7 @@ impl RunningIngest {
             .env_remove("NO_COLOR")
             .env_remove("RUST_LOG")
             .env_remove("WEBHOOK_LOG_FORMAT")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -173,10 +194,76 @@ impl RunningIngest {
                 break line;
             }
         };
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        if keep_reading {
+            let sink = std::sync::Arc::clone(&logs);
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    let mut logs = sink.lock().unwrap();
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            });
+        }
         Self {
             child,
             dir,
             started,
+            logs,
+            config,
+        }
+    }
+
+    /// The address from the "ingest listening" line (text or JSON).
+    fn addr(&self) -> String {
+        let line = &self.started;
+        let at = match line.find("addr=") {
+            Some(at) => at + 5,
+            None => {
+                line.find(r#""addr":""#)
+                    .expect("the address in the start line")
+                    + 8
+            }
+        };
+        let rest = &line[at..];
+        rest.split(|c: char| c == ' ' || c == '"' || c == ',')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Sends `count` signed `push` deliveries with `webhook send`.
+    fn send(&self, count: u32) {
+        let sent = Command::new(env!("CARGO_BIN_EXE_webhook"))
+            .args(["send", "--config"])
+            .arg(&self.config)
+            .args(["--source", "github", "--type", "push", "--repeat"])
+            .arg(count.to_string())
+            .args(["--url", &format!("http://{}/webhooks/github", self.addr())])
+            .env("TEST_GITHUB_SECRET", "s3cret")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            sent.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+
+    /// Waits until `count` log lines contain `needle`; the log so far.
+    fn wait_for_lines(&self, needle: &str, count: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs.lock().unwrap().clone();
+            if logs.lines().filter(|l| l.contains(needle)).count() >= count {
+                return logs;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {count} lines with {needle}:\n{logs}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -287,6 +374,67 @@ fn json_logs_are_one_object_per_line() {
     let object: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(object["level"], "INFO", "{line}");
     assert_eq!(object["fields"]["message"], "ingest listening", "{line}");
+}
+
+#[test]
+fn each_stored_event_gets_one_access_line_in_text_or_json() {
+    let redis = Redis::start();
+    let text = RunningIngest::start_reading(&redis, &[], &[]);
+    // `--repeat` sends the same delivery again, as a provider's retry.
+    text.send(3);
+    let logs = text.wait_for_lines("outcome=", 3);
+    let outcomes: Vec<&str> = logs
+        .lines()
+        .filter_map(|l| l.split("outcome=").nth(1)?.split(' ').next())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["\"accepted\"", "\"duplicate\"", "\"duplicate\""],
+        "{logs}"
+    );
+    let line = logs.lines().find(|l| l.contains("outcome=")).unwrap();
+    // `<time>  INFO <target>: source=github event_id=<id> event_type=push ...`
+    let (time, rest) = line.split_once(' ').unwrap();
+    assert!(time.ends_with('Z') && time.len() == 27, "{line}");
+    assert!(
+        rest.starts_with(" INFO webhook_worker::ingest::routes: source=github event_id="),
+        "{line}"
+    );
+    assert!(
+        rest.contains(" event_type=push outcome=\"accepted\" latency_us="),
+        "{line}"
+    );
+
+    let json = RunningIngest::start_reading(&redis, &["--log-format", "json"], &[]);
+    json.send(1);
+    let logs = json.wait_for_lines(r#""outcome":"accepted""#, 1);
+    let line = logs.lines().find(|l| l.contains("outcome")).unwrap();
+    let object: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(object["level"], "INFO", "{line}");
+    assert_eq!(object["target"], "webhook_worker::ingest::routes", "{line}");
+    assert_eq!(object["fields"]["source"], "github", "{line}");
+    assert_eq!(object["fields"]["event_type"], "push", "{line}");
+    assert!(object["fields"]["latency_us"].is_u64(), "{line}");
+}
+
+#[test]
+fn rust_log_turns_the_access_lines_off_for_their_module() {
+    let redis = Redis::start();
+    let ingest = RunningIngest::start_reading(
+        &redis,
+        &[],
+        &[("RUST_LOG", "info,webhook_worker::ingest::routes=warn")],
+    );
+    ingest.send(2);
+    // A line after the sends shows the log is flowing: the ingest's own
+    // stop line.
+    let killed = Command::new("kill")
+        .args(["-TERM", &ingest.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let logs = ingest.wait_for_lines("ingest stopped", 1);
+    assert!(!logs.contains("outcome="), "{logs}");
 }
 
 #[test]

@@ -15,13 +15,19 @@ pub(crate) struct Escaped<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            match c {
-                '\'' => f.write_str("'")?,
-                c => fmt::Display::fmt(&c.escape_default(), f)?,
+        // Runs of printable ASCII other than `"` and `\` are written as
+        // they are, in one call; the rest one escape at a time.
+        let text = self.0;
+        let mut start = 0;
+        for (at, c) in text.char_indices() {
+            if matches!(c, ' '..='~') && c != '"' && c != '\\' {
+                continue;
             }
+            f.write_str(&text[start..at])?;
+            fmt::Display::fmt(&c.escape_default(), f)?;
+            start = at + c.len_utf8();
         }
-        Ok(())
+        f.write_str(&text[start..])
     }
 }
 

@@ -36,7 +36,7 @@
 //! `GET /metrics` serves Prometheus metrics (see [`crate::metrics`]).
 
 mod config;
-mod log;
+pub(crate) mod log;
 mod routes;
 mod serve;
 mod store;
@@ -266,6 +266,8 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|error| IngestError::Bind { addr, error })?;
+    // The bound address: with port 0 in `listen`, the one the OS chose.
+    let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, ?sources, %redis, "ingest listening");
     serve_on(listener, ingest, shutdown).await
 }

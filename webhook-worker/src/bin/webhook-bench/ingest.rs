@@ -64,7 +64,10 @@ pub(crate) fn measure_ingest(
     result
 }
 
-pub(crate) fn signed_request(addr: SocketAddr) -> (Vec<u8>, usize) {
+/// The 1 KiB body every delivery carries, and its `X-Hub-Signature-256`
+/// value: the signature covers the body only, so each request is made new
+/// by its `X-GitHub-Delivery` id alone.
+pub(crate) fn signed_body() -> (String, String) {
     let mut body = String::from(r#"{"action":"opened","pull_request":{"title":""#);
     while body.len() < BODY_BYTES - 4 {
         body.push('x');
@@ -73,12 +76,17 @@ pub(crate) fn signed_request(addr: SocketAddr) -> (Vec<u8>, usize) {
     let mut mac =
         Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap_or_else(|_| unreachable!());
     mac.update(body.as_bytes());
-    let signature = hex::encode(mac.finalize().into_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    (body, signature)
+}
+
+pub(crate) fn signed_request(addr: SocketAddr) -> (Vec<u8>, usize) {
+    let (body, signature) = signed_body();
     // The delivery id is the last header and has a fixed width, so each
     // request is the template with the id bytes overwritten.
     let head = format!(
         "POST /webhooks/github HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nX-GitHub-Event: pull_request\r\nX-Hub-Signature-256: sha256={signature}\r\n\
+         Content-Length: {}\r\nX-GitHub-Event: pull_request\r\nX-Hub-Signature-256: {signature}\r\n\
          X-GitHub-Delivery: ",
         body.len()
     );

@@ -19,6 +19,7 @@ mod memory;
 mod openloop;
 mod redis_server;
 mod shipped;
+mod wrk;
 
 use std::time::Duration;
 
@@ -283,18 +284,16 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Whether `wrk` is here; the benchmark does not drive it yet.
-fn wrk_note() -> &'static str {
-    let installed = std::process::Command::new("wrk")
-        .arg("--version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok();
-    if installed {
-        "`wrk` is installed, but this benchmark does not drive it yet"
-    } else {
-        "`wrk` is not installed here"
+/// Which load generator drives the shipped ingest: `wrk` when it is
+/// installed, the built-in one otherwise.
+fn generator_note() -> String {
+    match wrk::version() {
+        Some(version) => {
+            format!("`{version}`, one thread, a Lua script giving every request a new delivery id")
+        }
+        None => "this benchmark's built-in HTTP/1.1 load generator, on one thread; \
+                 `wrk` is not installed (`apt-get install wrk` makes it the generator)"
+            .to_owned(),
     }
 }
 
@@ -312,8 +311,11 @@ fn render_tails(tails: &[shipped::Tails]) -> String {
          with its defaults and at `RUST_LOG=warn`, in the same run; CPU per request is each \
          server process's. The \
          rates are a quarter and a half of the shipped ingest's median rate above.\n\n\
-         | rate/s | server | requests | p50 ms | p99 ms | p99.9 ms | max ms | non-2xx | server CPU µs/req |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         The two window columns are the p99 of each second of scheduled send times: the median \
+         second, and the worst; a pause of the machine spoils a second or two and the whole \
+         run's p99, while the median second shows the server's steady tail.\n\n\
+         | rate/s | server | requests | p50 ms | p99 ms | p99.9 ms | max ms | p99 median second ms | p99 worst second ms | non-2xx | server CPU µs/req |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for tails in tails {
         for (name, t) in [
@@ -326,13 +328,15 @@ fn render_tails(tails: &[shipped::Tails]) -> String {
             ("`webhook ingest`, `RUST_LOG=warn`", &tails.ingest_at_warn),
         ] {
             out.push_str(&format!(
-                "| {} | {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+                "| {} | {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
                 t.rate,
                 t.sent,
                 t.p50_ms,
                 t.p99_ms,
                 t.p999_ms,
                 t.max_ms,
+                t.window_p99_median_ms,
+                t.window_p99_worst_ms,
                 t.errors,
                 t.cpu_us
                     .map_or_else(|| "?".to_owned(), |us| format!("{us:.1}")),
@@ -353,13 +357,13 @@ fn render_shipped(
     let mut out = format!(
         "The shipped binaries, measured from outside: `webhook ingest` as its own process with \
          its default settings (one `github` source), its log lines read from a pipe as a log \
-         collector would, driven by this process's built-in HTTP/1.1 load generator ({}) \
+         collector would, driven by {} \
          over 50 keep-alive connections, every request a new signed 1 KiB delivery. CPU \
          per request is each process's user and system time over the load, divided by the \
          requests. Load generator, ingest and Redis share this machine ({} cores).\n\n\
          | Redis | log level | req/s | p50 ms | p99 ms | p99.9 ms | non-200 | ingest CPU µs/req | Redis CPU µs/req | log bytes/req | RSS MB idle / after |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n",
-        wrk_note(),
+        generator_note(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     for row in rows {

@@ -26,10 +26,20 @@ pub(crate) struct Tail {
     pub(crate) p99_ms: f64,
     pub(crate) p999_ms: f64,
     pub(crate) max_ms: f64,
+    /// The p99 of each one-second window of scheduled send times: the
+    /// median window and the worst. A pause of the machine spoils one or
+    /// two windows and the whole run's p99; the median window shows the
+    /// server's steady tail.
+    pub(crate) window_p99_median_ms: f64,
+    pub(crate) window_p99_worst_ms: f64,
     pub(crate) errors: u64,
     /// The server process's CPU microseconds per request, when measured.
     pub(crate) cpu_us: Option<f64>,
 }
+
+/// One answered request: the second of its scheduled send time, and its
+/// latency in microseconds.
+type Sample = (u32, u32);
 
 /// Sends `rate` requests a second for `duration` over `connections`
 /// keep-alive connections; `request(n)` is the n-th request's bytes.
@@ -44,7 +54,7 @@ pub(crate) fn run(
     let interval = Duration::from_secs_f64(connections as f64 / rate as f64);
     // Every connection's first send is staggered, so sends are spread evenly.
     let start = Instant::now() + Duration::from_millis(100);
-    let results: Vec<anyhow::Result<(Vec<u32>, u64)>> = std::thread::scope(|scope| {
+    let results: Vec<anyhow::Result<(Vec<Sample>, u64)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..connections)
             .map(|c| {
                 scope.spawn(move || {
@@ -70,7 +80,9 @@ pub(crate) fn run(
                         let status = read_response(&mut stream, &mut buffer)?;
                         // From the scheduled time: waiting behind a slow
                         // answer counts.
-                        latencies.push(due.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                        let latency = due.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                        let window = due.duration_since(start).as_secs() as u32;
+                        latencies.push((window, latency));
                         if !(200..300).contains(&status) {
                             errors += 1;
                         }
@@ -98,20 +110,34 @@ pub(crate) fn run(
     if latencies.is_empty() {
         bail!("no request completed");
     }
+    // Per-window p99s, then the whole run's percentiles.
     latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)] as f64 / 1000.0
-    };
+    let mut window_p99s: Vec<f64> = latencies
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|window| percentile(window, 0.99))
+        .collect();
+    window_p99s.sort_by(f64::total_cmp);
+    let mut all: Vec<Sample> = latencies.iter().map(|&(_, l)| (0, l)).collect();
+    all.sort_unstable();
     Ok(Tail {
         rate,
-        sent: latencies.len() as u64,
-        p50_ms: at(0.50),
-        p99_ms: at(0.99),
-        p999_ms: at(0.999),
-        max_ms: at(1.0),
+        sent: all.len() as u64,
+        p50_ms: percentile(&all, 0.50),
+        p99_ms: percentile(&all, 0.99),
+        p999_ms: percentile(&all, 0.999),
+        max_ms: percentile(&all, 1.0),
+        window_p99_median_ms: window_p99s[window_p99s.len() / 2],
+        window_p99_worst_ms: window_p99s[window_p99s.len() - 1],
         errors,
         cpu_us: None,
     })
+}
+
+/// The `q` quantile of sorted, non-empty samples of one window, in
+/// milliseconds.
+fn percentile(sorted: &[Sample], q: f64) -> f64 {
+    let at = ((sorted.len() as f64 * q) as usize).min(sorted.len() - 1);
+    f64::from(sorted[at].1) / 1000.0
 }
 
 /// Reads one HTTP/1.1 response with a `content-length`; returns its status.

@@ -328,11 +328,15 @@ pub(crate) fn measure_ingest(
         cpu_seconds(redis_pid),
         ingest.stderr_bytes(),
     );
-    let client = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let measured = client.block_on(crate::ingest::load(addr, connections, duration))?;
+    let measured = if crate::wrk::version().is_some() {
+        crate::wrk::load(addr, connections, duration, &dir)?
+    } else {
+        let client = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        client.block_on(crate::ingest::load(addr, connections, duration))?
+    };
     let requests = measured.requests_per_sec * measured.elapsed_secs;
     let result = ShippedIngest {
         label: label.to_owned(),
