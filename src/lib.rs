@@ -55,13 +55,16 @@
 //! reads sources, [`Envelope`] is a stored event, [`handler`] holds the
 //! registry and the handler types, [`testing`] runs handlers in tests,
 //! [`ingest`] serves providers, [`worker`] runs handlers from Redis, and
-//! [`ops`], [`cli`] and [`metrics`] are for operators.
+//! [`ops`], [`cli`] and [`metrics`] are for operators; [`backend`] spells
+//! the Redis protocol (keys, scripts, the done-key states).
 
 pub use webhook_core::{
     Envelope, Event, EventPattern, RawBody, Secret, config, envelope, event, extract, handler,
     http, layout, payload, signature, testing,
 };
 pub use webhook_macros::webhook_handler;
+/// The Redis backend: key names, scripts, the done-key states ([`backend::Marker`]).
+pub use webhook_redis as backend;
 pub use webhook_worker::{cli, ingest, metrics, ops, worker};
 pub use {webhook_core, webhook_worker};
 

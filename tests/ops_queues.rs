@@ -8,7 +8,7 @@ mod support;
 
 use support::redis_server::RedisServer;
 use webhook::Envelope;
-use webhook::layout::{extra, key, reason};
+use webhook::backend::{extra, key, reason};
 use webhook::webhook_worker::cli::{self, DlqCommand, FilterArgs, OpsCommand, RedisArgs};
 
 /// Writes an event into `queue`'s stream and a dead letter for it, as the

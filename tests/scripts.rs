@@ -8,7 +8,7 @@ mod support;
 
 use redis::Value;
 use support::redis_server::RedisServer;
-use webhook::layout::script;
+use webhook::backend::script;
 
 const KEY: &str = "webhook:{q}:done:g:src/h/e1";
 

@@ -13,7 +13,8 @@ use std::sync::Mutex;
 use support::redis_server::RedisServer;
 use support::running::{Running, until};
 use webhook::Envelope;
-use webhook::layout::{extra, field};
+use webhook::backend::extra;
+use webhook::layout::field;
 use webhook::prelude::*;
 use webhook::webhook_worker::worker::{Unhandled, Worker, WorkerBuilder};
 

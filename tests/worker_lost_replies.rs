@@ -17,7 +17,7 @@ use support::proxy::Proxy;
 use support::redis_server::RedisServer;
 use support::running::{Running, until};
 use webhook::Envelope;
-use webhook::layout::script;
+use webhook::backend::script;
 use webhook::prelude::*;
 use webhook::webhook_worker::worker::{Unhandled, Worker, WorkerBuilder};
 

@@ -3,7 +3,8 @@
 //! - [`signature`]: verification of provider signatures (Stripe, GitHub,
 //!   Slack, Shopify, Standard Webhooks / Svix, generic HMAC) on the raw bytes.
 //! - [`extract`]: the event id and type of a verified request.
-//! - [`Envelope`]: a verified event and its Redis stream encoding ([`layout`]).
+//! - [`Envelope`]: a verified event and its encoding as name/value pairs, as
+//!   stored in a Redis stream entry ([`layout`]).
 //! - [`Event`]: an envelope with its body deserialized into a handler's type.
 //! - [`config`]: source configuration from TOML, secrets from the environment or files.
 //!

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use webhook_core::EventPattern;
 use webhook_core::handler::Registry;
-use webhook_core::layout::reason;
+use webhook_redis::reason;
 
 use crate::ops::{self, DeadFilter, OpsError};
 

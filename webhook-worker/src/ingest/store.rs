@@ -5,7 +5,7 @@ use std::time::Duration;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use webhook_core::Envelope;
-use webhook_core::layout::{key, script};
+use webhook_redis::{key, script};
 
 /// The key `/readyz` writes (`SET ... PX`) to learn whether Redis accepts
 /// writes: at `maxmemory` with `noeviction` it answers `OOM` to this while

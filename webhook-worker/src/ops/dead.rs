@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
-use webhook_core::layout::{extra, field, key, script};
+use webhook_core::layout::field;
 use webhook_core::{Envelope, EventPattern};
+use webhook_redis::{extra, key, script};
 
 use super::OpsError;
 

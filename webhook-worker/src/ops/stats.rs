@@ -2,7 +2,7 @@
 
 use redis::Value;
 use redis::aio::MultiplexedConnection;
-use webhook_core::layout::key;
+use webhook_redis::key;
 
 use super::OpsError;
 

@@ -27,9 +27,7 @@
 //! keyed by its [`IdempotencyKey`](webhook_core::handler::IdempotencyKey).
 
 mod process;
-mod reply;
 mod settings;
-mod store;
 mod tasks;
 
 use std::collections::HashMap;
@@ -41,7 +39,8 @@ use std::time::Duration;
 use clap::Parser;
 use tokio::sync::{Notify, Semaphore, watch};
 use webhook_core::handler::{Registry, RegistryError, StateMap};
-use webhook_core::layout::key;
+use webhook_redis::key;
+use webhook_redis::worker as store;
 
 pub use settings::{DEFAULT_CONCURRENCY, Unhandled, WorkerArgs, WorkerSettings, default_consumer};
 

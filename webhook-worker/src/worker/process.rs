@@ -8,7 +8,7 @@ use webhook_core::Envelope;
 use webhook_core::handler::{
     Failure, HandlerContext, IdempotencyKey, Outcome, Registration, Retry, invoke,
 };
-use webhook_core::layout::{extra, key, reason};
+use webhook_redis::{Marker, extra, key, reason};
 
 use super::Runtime;
 use super::settings::Unhandled;
@@ -145,7 +145,7 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
     // A retry may only run under the marker its schedule left; a new event
     // or a replayed whole entry carries none.
     let carried = match due_handler.as_deref() {
-        Some(name) if name != ALL_HANDLERS => format!("retry:{}", envelope.attempt),
+        Some(name) if name != ALL_HANDLERS => Marker::Retry(envelope.attempt).to_string(),
         _ => String::new(),
     };
     let job = Job {
@@ -294,7 +294,7 @@ async fn settle_failure(
         record.extend(encoded.fields());
         let retry_id = IdempotencyKey::new(&envelope.source, handler.name(), &envelope.id);
         tracing::warn!(handler = handler.name(), event_id = %envelope.id, attempt, retry_in_ms = due - now, error = %failure.message, "handler failed; retry scheduled");
-        let marker = format!("retry:{}", attempt + 1);
+        let marker = Marker::Retry(attempt + 1);
         let scheduled = rt
             .store
             .schedule(

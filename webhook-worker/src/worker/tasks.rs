@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
-use webhook_core::layout::key;
+use webhook_redis::key;
 
 use super::Runtime;
 use super::process::now_ms;

@@ -12,8 +12,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use webhook_core::Secret;
 use webhook_core::config::Source;
-use webhook_core::layout::script;
 use webhook_core::signature::{Provider, Verifier};
+use webhook_redis::script;
 use webhook_worker::ingest::{Ingest, IngestSettings, serve_on};
 
 use crate::redis_server::BenchRedis;

@@ -193,7 +193,7 @@ pub(crate) fn serve_trivial(addr: &str, redis_url: Option<String>) -> anyhow::Re
             Some(url) => Some(redis::Client::open(url)?.get_connection_manager().await?),
             None => None,
         };
-        let script = Arc::new(redis::Script::new(webhook_core::layout::script::INGEST));
+        let script = Arc::new(redis::Script::new(webhook_redis::script::INGEST));
         let body = Arc::new("x".repeat(crate::BODY_BYTES));
         let next = Arc::new(AtomicU64::new(0));
         let listener = tokio::net::TcpListener::bind(addr).await?;

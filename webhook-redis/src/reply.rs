@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use redis::Value;
 
-use super::store::Entry;
+use crate::worker::Entry;
 
 fn unexpected(what: &'static str, got: &Value) -> redis::RedisError {
     redis::RedisError::from((

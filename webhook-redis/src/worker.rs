@@ -1,40 +1,47 @@
-//! The worker's Redis commands: every key and script goes through here.
+//! The worker's Redis commands: every key and script it uses goes through here.
 
 use std::time::Duration;
 
+use crate::{key, script};
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Script, Value};
-use webhook_core::layout::{key, script};
 
-use super::reply;
+use crate::reply;
 
 /// One stream entry as read: its stream, id and fields in stored order.
 #[derive(Debug)]
-pub(crate) struct Entry {
-    pub(crate) stream: String,
-    pub(crate) id: String,
-    pub(crate) fields: Vec<(String, Bytes)>,
+pub struct Entry {
+    /// The stream it was read from (an events stream or a due stream).
+    pub stream: String,
+    /// Its stream id.
+    pub id: String,
+    /// Its fields, in stored order.
+    pub fields: Vec<(String, Bytes)>,
     /// Why some field could not be read (a name that is not UTF-8, a value
     /// that is not a string); such an entry is dead-lettered as
     /// `undecodable`, with the readable fields.
-    pub(crate) malformed: Option<String>,
+    pub malformed: Option<String>,
 }
 
 /// What a lease attempt found.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Lease {
+pub enum Lease {
+    /// The caller's token holds the lease now (or already did).
     Taken,
+    /// The handler already succeeded for this event.
     Done,
+    /// The handler was dead-lettered for this event.
     Dead,
     /// A retry owns the handler for this event.
     Scheduled,
+    /// Another run holds the lease.
     Busy,
 }
 
 /// Commands on the shared, multiplexed connection (pipelined by concurrency).
 #[derive(Clone)]
-pub(crate) struct Store {
+pub struct Store {
     connection: ConnectionManager,
     timeout: Duration,
     lease: Script,
@@ -48,7 +55,8 @@ pub(crate) struct Store {
     trim: Script,
 }
 
-pub(crate) type Result<T> = std::result::Result<T, redis::RedisError>;
+/// What every call returns: the redis crate's error, classified by it.
+pub type Result<T> = std::result::Result<T, redis::RedisError>;
 
 fn timeout_error(timeout: Duration) -> redis::RedisError {
     redis::RedisError::from(std::io::Error::new(
@@ -58,7 +66,9 @@ fn timeout_error(timeout: Duration) -> redis::RedisError {
 }
 
 impl Store {
-    pub(crate) fn new(client: &redis::Client, timeout: Duration) -> Result<Self> {
+    /// The store on `client`'s server; every command is bounded by
+    /// `timeout`. Connects lazily, on the first command.
+    pub fn new(client: &redis::Client, timeout: Duration) -> Result<Self> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -105,7 +115,7 @@ impl Store {
 
     /// Takes the leases of `(done key, token, carried retry marker)` items
     /// of one queue at once.
-    pub(crate) async fn lease_many(
+    pub async fn lease_many(
         &self,
         items: &[(String, String, String)],
         lease: Duration,
@@ -128,14 +138,16 @@ impl Store {
             .collect())
     }
 
-    pub(crate) async fn renew(&self, done_key: &str, token: &str, lease: Duration) -> Result<bool> {
+    /// Extends the lease `token` holds on `done_key` to `lease`; `false`
+    /// when the token no longer holds it.
+    pub async fn renew(&self, done_key: &str, token: &str, lease: Duration) -> Result<bool> {
         self.run(self.renew.key(done_key).arg(token).arg(millis(lease)))
             .await
     }
 
     /// Marks `(done key, token)` pairs of one queue done where the token
     /// still holds the lease; `true` for each one marked.
-    pub(crate) async fn complete_many(
+    pub async fn complete_many(
         &self,
         items: &[(String, String)],
         ttl: Duration,
@@ -149,8 +161,13 @@ impl Store {
         Ok(replies.into_iter().map(|r| r == 1).collect())
     }
 
+    /// Schedules retry `retry_id` of a handler due at `due_ms` (its record
+    /// the envelope's fields plus the [`extra`](crate::extra) fields), marks
+    /// the handler `marker` ([`Marker::Retry`](crate::Marker::Retry)) and
+    /// leaves a receipt, while `token` holds the lease; `false` when it no
+    /// longer does.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn schedule(
+    pub async fn schedule(
         &self,
         done_key: &str,
         token: &str,
@@ -158,7 +175,7 @@ impl Store {
         group: &str,
         retry_id: &str,
         due_ms: u64,
-        marker: &str,
+        marker: &crate::Marker,
         marker_ttl: Duration,
         record: &[(&str, &[u8])],
     ) -> Result<bool> {
@@ -175,7 +192,7 @@ impl Store {
             .arg(token)
             .arg(due_ms)
             .arg(retry_id)
-            .arg(marker)
+            .arg(marker.to_string())
             .arg(millis(marker_ttl))
             .arg(millis(receipt_ttl));
         for (field, value) in record {
@@ -185,7 +202,7 @@ impl Store {
     }
 
     /// Dead-letters under the lease of `token`.
-    pub(crate) async fn bury(
+    pub async fn bury(
         &self,
         done_key: &str,
         token: &str,
@@ -208,7 +225,7 @@ impl Store {
     /// Dead-letters a whole entry and acknowledges it, atomically, while
     /// it is still pending for `consumer`; `false` when it no longer is
     /// (settled already, or claimed by another worker).
-    pub(crate) async fn dead_letter_entry(
+    pub async fn dead_letter_entry(
         &self,
         queue: &str,
         entry: &Entry,
@@ -233,13 +250,7 @@ impl Store {
 
     /// Acknowledges entries of a stream; due-stream entries are also deleted,
     /// since only one group ever reads them.
-    pub(crate) async fn ack(
-        &self,
-        stream: &str,
-        group: &str,
-        ids: &[&str],
-        delete: bool,
-    ) -> Result<()> {
+    pub async fn ack(&self, stream: &str, group: &str, ids: &[&str], delete: bool) -> Result<()> {
         let mut pipe = redis::pipe();
         pipe.cmd("XACK").arg(stream).arg(group).arg(ids).ignore();
         if delete {
@@ -256,13 +267,7 @@ impl Store {
 
     /// Resets an entry's idle time, so no other worker claims it while a
     /// handler still runs.
-    pub(crate) async fn touch(
-        &self,
-        stream: &str,
-        group: &str,
-        consumer: &str,
-        id: &str,
-    ) -> Result<()> {
+    pub async fn touch(&self, stream: &str, group: &str, consumer: &str, id: &str) -> Result<()> {
         let _: Value = self
             .query(
                 redis::cmd("XCLAIM")
@@ -280,7 +285,7 @@ impl Store {
     /// Marks an entry of this consumer as idle for `idle`, so any worker's
     /// reclaim takes it at once (used for entries read but not started
     /// when stopping).
-    pub(crate) async fn release(
+    pub async fn release(
         &self,
         stream: &str,
         group: &str,
@@ -304,7 +309,10 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) async fn promote(
+    /// Moves up to `limit` of the group's retries due by `now_ms` into its
+    /// due stream: how many moved, and when the next one is due (Unix ms,
+    /// `-1`: none left).
+    pub async fn promote(
         &self,
         queue: &str,
         group: &str,
@@ -324,7 +332,7 @@ impl Store {
 
     /// Removes the group's consumers on `stream` that own no entry and were
     /// idle longer than `idle`, never `consumer`; the number removed.
-    pub(crate) async fn prune_consumers(
+    pub async fn prune_consumers(
         &self,
         stream: &str,
         group: &str,
@@ -341,7 +349,9 @@ impl Store {
         .await
     }
 
-    pub(crate) async fn trim(&self, stream: &str, now_ms: u64, retention: Duration) -> Result<u64> {
+    /// Trims `stream` below what every consumer group still needs, keeping
+    /// entries younger than `retention`: the number removed.
+    pub async fn trim(&self, stream: &str, now_ms: u64, retention: Duration) -> Result<u64> {
         self.run(
             self.trim
                 .key(stream)
@@ -354,7 +364,7 @@ impl Store {
 
     /// Creates the group on each stream (and the stream) if missing, from the
     /// stream's start, so events stored before the first worker are handled.
-    pub(crate) async fn create_groups(&self, streams: &[String], group: &str) -> Result<()> {
+    pub async fn create_groups(&self, streams: &[String], group: &str) -> Result<()> {
         for stream in streams {
             let created: Result<Value> = self
                 .query(
@@ -378,7 +388,7 @@ impl Store {
     /// Claims entries idle longer than `min_idle` anywhere in the group's
     /// pending list; returns them with their delivery counts, and the ids of
     /// pending entries that no longer exist in the stream (lost events).
-    pub(crate) async fn claim_idle(
+    pub async fn claim_idle(
         &self,
         stream: &str,
         group: &str,
@@ -442,14 +452,16 @@ impl Store {
 
 /// The dedicated connection for blocking reads: a blocking command on the
 /// shared connection would stall every other command.
-pub(crate) struct Reader {
+pub struct Reader {
     client: redis::Client,
     connection: Option<MultiplexedConnection>,
     timeout: Duration,
 }
 
 impl Reader {
-    pub(crate) fn new(client: redis::Client, timeout: Duration) -> Self {
+    /// A reader on `client`'s server; connects on the first read, within
+    /// `timeout`.
+    pub fn new(client: redis::Client, timeout: Duration) -> Self {
         Self {
             client,
             connection: None,
@@ -458,7 +470,7 @@ impl Reader {
     }
 
     /// `XREADGROUP ... BLOCK` over `streams`, at most `count` entries.
-    pub(crate) async fn read(
+    pub async fn read(
         &mut self,
         streams: &[String],
         group: &str,
@@ -533,7 +545,8 @@ async fn retried<T, F: std::future::Future<Output = Result<T>>>(
     }
 }
 
-pub(crate) fn millis(duration: Duration) -> u64 {
+/// `duration` in whole milliseconds, at least 1 (Redis refuses a TTL of 0).
+pub fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
         .max(1)

@@ -1,0 +1,219 @@
+//! The Redis backend of the webhook framework: every key name, Lua
+//! script and reply of the project's Redis protocol, behind a typed API.
+//!
+//! - [`key`]: the key names, each carrying its queue in a hash tag
+//!   (`webhook:{<queue>}:...`), so all of a queue's keys share one slot.
+//! - [`script`]: the Lua scripts; each one's contract (keys, arguments,
+//!   replies) is written once, in its header, and its Rust call is in
+//!   [`worker::Store`] or the ingest.
+//! - [`extra`] and [`reason`]: the fields that retry records and dead
+//!   letters add to an envelope's (whose own fields are
+//!   `webhook_core::layout::field`).
+//! - [`Marker`]: the states of a handler's done key, the only Rust
+//!   spelling of them.
+//! - [`worker`]: the worker's commands ([`worker::Store`] on one
+//!   multiplexed connection, [`worker::Reader`] on a dedicated one for
+//!   blocking reads).
+//!
+//! # A handler's done key
+//!
+//! One key per handler and event in a group,
+//! `webhook:{q}:done:<group>:<source>/<handler>/<event id>`, moves through
+//! these states; every move is one script, atomic, and refused unless the
+//! caller's token holds the lease:
+//!
+//! ```text
+//!   (no key) --lease.lua--> lease:<token> --complete.lua--> done:<token>
+//!                             |    |
+//!                             |    +--bury.lua--> dead:<token>
+//!                             |
+//!                             +--schedule.lua--> retry:<n> --lease.lua, carrying retry:<n>--> lease:<token>
+//!
+//!   lease:<token> that expires (its worker died)         --> (no key): any worker may lease again
+//!   a dead letter replayed for one handler (replay.lua)  --> retry:1
+//! ```
+//!
+//! `done` and `dead` without a token were written by older versions and
+//! read the same. A script sent again by the same token after its reply
+//! was lost answers as it did the first time.
+
+mod reply;
+pub mod worker;
+
+mod marker;
+
+pub use marker::Marker;
+
+/// Field names that retry records and dead letters add to an envelope's.
+pub mod extra {
+    /// The handler a retry or dead letter is for.
+    pub const HANDLER: &str = "handler";
+    /// The consumer group it belongs to.
+    pub const GROUP: &str = "group";
+    /// How many runs failed (dead letters).
+    pub const ATTEMPTS: &str = "attempts";
+    /// The last failure's message.
+    pub const ERROR: &str = "error";
+    /// Why the event was dead-lettered: `rejected`, `retries_exhausted`,
+    /// `poison`, `no_handler`, `undecodable`, `unknown_handler`.
+    pub const REASON: &str = "reason";
+    /// Unix ms of the first failure.
+    pub const FIRST_FAILED_AT: &str = "first_failed_at";
+    /// Unix ms of the last failure.
+    pub const LAST_FAILED_AT: &str = "last_failed_at";
+    /// The stream id of the entry the dead letter or retry came from.
+    pub const ORIGIN: &str = "origin";
+}
+
+/// The values of a dead letter's [`extra::REASON`] field.
+pub mod reason {
+    /// The handler rejected the event (`HandlerError::reject`, or a payload
+    /// that does not deserialize into the handler's type).
+    pub const REJECTED: &str = "rejected";
+    /// The handler failed on its last allowed retry.
+    pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
+    /// The entry was delivered `max_deliveries` times without settling (it
+    /// keeps killing workers).
+    pub const POISON: &str = "poison";
+    /// No handler matches the event's type (with `--unhandled dead-letter`).
+    pub const NO_HANDLER: &str = "no_handler";
+    /// The stream entry is not an envelope this version can read.
+    pub const UNDECODABLE: &str = "undecodable";
+    /// A retry names a handler this worker does not have.
+    pub const UNKNOWN_HANDLER: &str = "unknown_handler";
+    /// Every reason, in the order documented.
+    pub const ALL: [&str; 6] = [
+        REJECTED,
+        RETRIES_EXHAUSTED,
+        POISON,
+        NO_HANDLER,
+        UNDECODABLE,
+        UNKNOWN_HANDLER,
+    ];
+}
+
+/// Redis key names. Every key of a queue carries the queue name in braces,
+/// a Redis Cluster hash tag, so all of a queue's keys live in one slot and
+/// one Lua script may touch them together.
+///
+/// | key | type | holds |
+/// |---|---|---|
+/// | `webhook:{q}:events` | stream | verified events (the [`field`]s) |
+/// | `webhook:{q}:seen:<source>:<event id>` | string, TTL | ingest dedupe: the stream id of the stored event |
+/// | `webhook:{q}:done:<group>:<idempotency key>` | string, TTL | `lease:<token>` while a worker runs the handler, `retry:<attempt>` while a retry is scheduled, `done:<token>` after it succeeded, `dead:<token>` after it was dead-lettered; the token is the run's that settled it, so a script sent again after its reply was lost answers as it did the first time (`done` and `dead` without a token read the same) |
+/// | `webhook:{q}:receipt:<group>:<idempotency key>` | string, short TTL | the token of the run that scheduled the handler's latest retry, so that run's schedule sent again after its reply was lost is recognised once the retry has moved on |
+/// | `webhook:{q}:retry:<group>` | sorted set | retry ids scored by due time (Unix ms) |
+/// | `webhook:{q}:retry:<group>:<retry id>` | hash | the retry: envelope fields plus [`extra`] fields |
+/// | `webhook:{q}:due:<group>` | stream | retries that came due, read by that group only |
+/// | `webhook:{q}:dead` | stream | dead letters: envelope fields plus [`extra`] fields |
+pub mod key {
+    /// The stream of verified events of `queue`.
+    pub fn events(queue: &str) -> String {
+        format!("webhook:{{{queue}}}:events")
+    }
+
+    /// The dedupe key of an event id from a source.
+    pub fn seen(queue: &str, source: &str, event_id: &str) -> String {
+        format!("webhook:{{{queue}}}:seen:{source}:{event_id}")
+    }
+
+    /// The lease / done marker of one handler for one event in one group;
+    /// `idempotency_key` is `<source>/<handler>/<event id>`.
+    pub fn done(queue: &str, group: &str, idempotency_key: &str) -> String {
+        format!("webhook:{{{queue}}}:done:{group}:{idempotency_key}")
+    }
+
+    /// The short-lived receipt of the latest retry scheduled for one handler
+    /// and event in one group: the token of the run that scheduled it.
+    pub fn receipt(queue: &str, group: &str, idempotency_key: &str) -> String {
+        format!("webhook:{{{queue}}}:receipt:{group}:{idempotency_key}")
+    }
+
+    /// The sorted set of a group's scheduled retries.
+    pub fn retries(queue: &str, group: &str) -> String {
+        format!("webhook:{{{queue}}}:retry:{group}")
+    }
+
+    /// The prefix of a group's retry records; a record's key is the prefix
+    /// followed by its retry id.
+    pub fn retry_record_prefix(queue: &str, group: &str) -> String {
+        format!("webhook:{{{queue}}}:retry:{group}:")
+    }
+
+    /// The stream of a group's retries that came due.
+    pub fn due(queue: &str, group: &str) -> String {
+        format!("webhook:{{{queue}}}:due:{group}")
+    }
+
+    /// The dead letters of `queue`.
+    pub fn dead(queue: &str) -> String {
+        format!("webhook:{{{queue}}}:dead")
+    }
+}
+
+/// The Lua scripts, each touching the keys of one queue only.
+pub mod script {
+    /// Stores an event unless it is a duplicate or the stream is full, in one
+    /// atomic step.
+    ///
+    /// `KEYS[1]` the `seen` key, `KEYS[2]` the `events` stream;
+    /// `ARGV[1]` the dedupe TTL in ms, `ARGV[2]` `1` to dedupe or `0`,
+    /// `ARGV[3]` the longest stream allowed (`0`: no limit), `ARGV[4..]` the
+    /// envelope's field/value pairs. Returns `{"accepted", stream id}`,
+    /// `{"duplicate", stream id of the first}` or `{"full"}`.
+    pub const INGEST: &str = include_str!("scripts/ingest.lua");
+    /// Takes the leases of handlers for events, many in one call: per key
+    /// `ok`, `done`, `dead`, `scheduled` or `busy`. A lease the same token
+    /// already holds answers `ok` again.
+    pub const LEASE: &str = include_str!("scripts/lease.lua");
+    /// Extends a lease still held with the token: `1`, else `0`.
+    pub const RENEW: &str = include_str!("scripts/renew.lua");
+    /// Marks handlers done for events where the lease is still held, many in
+    /// one call: per key `1`/`0`; `1` again when that token already did.
+    pub const COMPLETE: &str = include_str!("scripts/complete.lua");
+    /// Records a retry, marks the handler `retry:<attempt>` and leaves a
+    /// receipt, if the lease is still held: `1`/`0`; `1`, writing nothing,
+    /// when the receipt says that token already did.
+    pub const SCHEDULE: &str = include_str!("scripts/schedule.lua");
+    /// Writes a dead letter and marks the handler `dead:<token>`, if the lease
+    /// is still held: `1`/`0`; `1`, writing nothing, when that token already did.
+    pub const BURY: &str = include_str!("scripts/bury.lua");
+    /// Dead-letters a whole entry and acknowledges it, in one step, while it
+    /// is pending for the calling consumer: `1`, else `0` (nothing written).
+    pub const DEAD: &str = include_str!("scripts/dead.lua");
+    /// Puts a dead letter back in its group's due stream for its handler and
+    /// removes it from the dead letters, atomically: `1` replayed, `0`
+    /// already gone, `2` the handler is already done, `3` it is running,
+    /// `-1` the group does not read the queue.
+    pub const REPLAY: &str = include_str!("scripts/replay.lua");
+    /// Moves due retries into the group's due stream: `{moved, next due ms or -1}`.
+    pub const PROMOTE: &str = include_str!("scripts/promote.lua");
+    /// Removes a group's consumers that own nothing and were idle longer than
+    /// a threshold, never the caller's: the number removed.
+    pub const PRUNE: &str = include_str!("scripts/prune.lua");
+    /// Trims a stream below what every consumer group still needs.
+    pub const TRIM: &str = include_str!("scripts/trim.lua");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key;
+
+    #[test]
+    fn every_key_of_a_queue_shares_its_hash_tag() {
+        let keys = [
+            key::events("payments"),
+            key::seen("payments", "stripe", "evt_1"),
+            key::done("payments", "workers", "stripe/h/evt_1"),
+            key::receipt("payments", "workers", "stripe/h/evt_1"),
+            key::retries("payments", "workers"),
+            key::retry_record_prefix("payments", "workers"),
+            key::due("payments", "workers"),
+            key::dead("payments"),
+        ];
+        for key in keys {
+            assert!(key.starts_with("webhook:{payments}:"), "{key}");
+        }
+        assert_eq!(key::events("payments"), "webhook:{payments}:events");
+    }
+}
