@@ -12,6 +12,10 @@
 if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
   return 0
 end
+-- No events stream: no group reads it (XINFO would fail on the missing key).
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  return -1
+end
 local found = false
 for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[4])) do
   for i = 1, #group, 2 do

@@ -7,13 +7,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+#[path = "../../tests/support/redis_server.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod redis_server;
 
 use std::collections::BTreeMap;
 
 use redis::Value;
-use support::redis_server::RedisServer;
-use webhook::layout::script;
+use redis_server::RedisServer;
+use webhook_redis::script;
 
 const EVENTS: &str = "webhook:{q}:events";
 const DEAD: &str = "webhook:{q}:dead";
@@ -552,6 +554,10 @@ fn replay_answers_minus_1_and_leaves_everything_when_the_group_does_not_read_the
         .arg("g")
         .query(c)
         .unwrap();
+    assert_eq!(replay(c, &letter, "g", "1"), -1);
+
+    // The events stream itself is gone (deleted while dead letters remain).
+    let _: i64 = redis::cmd("DEL").arg(EVENTS).query(c).unwrap();
     assert_eq!(replay(c, &letter, "g", "1"), -1);
 
     assert_eq!(entries(c, DEAD), [(letter, owned(&LETTER))]);

@@ -4,11 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+#[path = "../../tests/support/redis_server.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod redis_server;
 
 use redis::Value;
-use support::redis_server::RedisServer;
-use webhook::backend::script;
+use redis_server::RedisServer;
+use webhook_redis::script;
 
 const KEY: &str = "webhook:{q}:done:g:src/h/e1";
 
