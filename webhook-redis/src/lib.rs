@@ -11,9 +11,19 @@
 //!   `webhook_core::layout::field`).
 //! - [`Marker`]: the states of a handler's done key, the only Rust
 //!   spelling of them.
+//! - [`ingest`]: the ingest's write ([`ingest::EventStore`]): dedupe,
+//!   backlog limit and `XADD` in one script call.
 //! - [`worker`]: the worker's commands ([`worker::Store`] on one
 //!   multiplexed connection, [`worker::Reader`] on a dedicated one for
 //!   blocking reads).
+//! - [`stats`]: queue statistics, for the operator commands and the
+//!   worker's gauges.
+//! - [`check`]: the server settings that can lose or repeat work.
+//! - [`connect`]: the one connection policy, and which path uses which
+//!   connection.
+//!
+//! Still outside this crate: the dead-letter operations (list, show,
+//! replay, purge) in `webhook_worker::ops`, and the benchmark's own calls.
 //!
 //! # A handler's done key
 //!
@@ -37,7 +47,11 @@
 //! read the same. A script sent again by the same token after its reply
 //! was lost answers as it did the first time.
 
+pub mod check;
+pub mod connect;
+pub mod ingest;
 mod reply;
+pub mod stats;
 pub mod worker;
 
 mod marker;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::{key, script};
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Script, Value};
 
 use crate::reply;
@@ -69,13 +69,8 @@ impl Store {
     /// The store on `client`'s server; every command is bounded by
     /// `timeout`. Connects lazily, on the first command.
     pub fn new(client: &redis::Client, timeout: Duration) -> Result<Self> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
         Ok(Self {
-            connection: client.get_connection_manager_lazy(config)?,
+            connection: crate::connect::shared(client, timeout)?,
             timeout,
             lease: Script::new(script::LEASE),
             renew: Script::new(script::RENEW),
@@ -509,9 +504,11 @@ impl Reader {
         match reply {
             Ok(reply) => reply::read_reply(reply),
             Err(error) => {
-                // Anything but a server's answer (NOGROUP, say) may have left
-                // the connection unusable: start a new one next time.
-                if error.code().is_none() {
+                // A dropped connection (the crate's own classification) or a
+                // read that timed out may have left the connection unusable:
+                // start a new one next time. A server's answer (NOGROUP,
+                // say) leaves it as it is.
+                if error.is_unrecoverable_error() || error.is_timeout() {
                     self.connection = None;
                 }
                 Err(error)
@@ -520,23 +517,21 @@ impl Reader {
     }
 }
 
-/// Runs a Redis call up to three times, 100 ms apart, when it fails without
-/// a server's answer (an I/O error, a timeout): a blip must not make a
-/// handler that succeeded run again, or an acknowledgement go missing. The
-/// call may have taken effect with only its reply lost, so only idempotent
-/// calls come here: the scripts, which answer a second run by the same
-/// token as the first, and `XACK`/`XDEL`.
+/// Runs a Redis call up to three times, 100 ms apart, when the redis
+/// crate classifies its failure as worth retrying (an I/O error, a
+/// timeout, a dropped connection, or a server still loading its data or
+/// without a master for the moment): a blip must not make a handler that
+/// succeeded run again, or an acknowledgement go missing. The call may have
+/// taken effect with only its reply lost, so only idempotent calls come
+/// here: the scripts, which answer a second run by the same token as the
+/// first, and `XACK`/`XDEL`.
 async fn retried<T, F: std::future::Future<Output = Result<T>>>(
     mut call: impl FnMut() -> F,
 ) -> Result<T> {
     let mut attempt = 1;
     loop {
         match call().await {
-            Err(error)
-                if attempt < 3
-                    && error.code().is_none()
-                    && !matches!(error.retry_method(), redis::RetryMethod::NoRetry) =>
-            {
+            Err(error) if attempt < 3 && worth_retrying(&error) => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -545,9 +540,39 @@ async fn retried<T, F: std::future::Future<Output = Result<T>>>(
     }
 }
 
+/// Whether [`retried`] tries a failed call again: by the redis crate's own
+/// classification, a call that may succeed on the same or a new
+/// connection. Redirections are the cluster client's to follow.
+fn worth_retrying(error: &redis::RedisError) -> bool {
+    matches!(
+        error.retry_method(),
+        redis::RetryMethod::Reconnect
+            | redis::RetryMethod::RetryImmediately
+            | redis::RetryMethod::WaitAndRetry
+    )
+}
+
 /// `duration` in whole milliseconds, at least 1 (Redis refuses a TTL of 0).
 pub fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worth_retrying;
+
+    #[test]
+    fn only_failures_that_may_pass_on_a_second_try_are_retried() {
+        let io = |kind| redis::RedisError::from(std::io::Error::new(kind, "x"));
+        assert!(worth_retrying(&io(std::io::ErrorKind::TimedOut)));
+        assert!(worth_retrying(&io(std::io::ErrorKind::ConnectionReset)));
+        assert!(!worth_retrying(&io(std::io::ErrorKind::PermissionDenied)));
+        let answered = |kind| redis::RedisError::from((kind, "x"));
+        assert!(!worth_retrying(&answered(
+            redis::ErrorKind::UnexpectedReturnType
+        )));
+        assert!(!worth_retrying(&answered(redis::ErrorKind::Client)));
+    }
 }

@@ -229,6 +229,12 @@ pub enum CliError {
     Output(#[from] std::io::Error),
 }
 
+impl From<ops::StatsError> for CliError {
+    fn from(error: ops::StatsError) -> Self {
+        Self::Ops(error.into())
+    }
+}
+
 /// Where a subcommand writes its report, and whether that is a terminal
 /// (only a terminal gets control codes: `stats --watch` clears the screen
 /// between refreshes).

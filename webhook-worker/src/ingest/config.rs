@@ -113,8 +113,8 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::ne
 /// The smallest `max_header_bytes` (the HTTP parser's own minimum buffer).
 pub const MIN_HEADER_BYTES: usize = 8192;
 
-/// The default Redis URL.
-pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// The default Redis URL ([`webhook_redis::connect::DEFAULT_URL`]).
+pub const DEFAULT_REDIS_URL: &str = webhook_redis::connect::DEFAULT_URL;
 
 impl IngestSettings {
     /// Settings with every default, for `sources` on `redis_url`.

@@ -39,7 +39,6 @@ mod config;
 pub(crate) mod log;
 mod routes;
 mod serve;
-mod store;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -55,7 +54,7 @@ use webhook_core::config::Source;
 pub use config::{
     DEFAULT_LISTEN, DEFAULT_REDIS_URL, IngestConfig, IngestSettings, MIN_HEADER_BYTES,
 };
-pub use store::READY_PROBE_KEY;
+pub use webhook_redis::ingest::READY_PROBE_KEY;
 
 /// The longest request target (path and query) accepted; longer gets 414.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -67,7 +66,7 @@ const REJECTION_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_se
 /// A running ingest's shared state.
 pub struct Ingest {
     sources: HashMap<String, Source>,
-    store: store::Store,
+    store: webhook_redis::ingest::EventStore,
     retry_after: HeaderValue,
     max_body_bytes: usize,
     /// Bytes of request bodies that may be read at once; a request holds
@@ -128,7 +127,7 @@ impl Ingest {
     /// Redis connection manager starts a task.
     pub fn new(settings: IngestSettings) -> Result<Self, IngestError> {
         crate::metrics::handle();
-        let store = store::Store::new(
+        let store = webhook_redis::ingest::EventStore::new(
             &settings.redis_url,
             settings.redis_timeout,
             settings.dedupe_ttl,

@@ -16,7 +16,7 @@ use webhook_core::config::Source;
 
 use super::Ingest;
 use super::log::Escaped;
-use super::store::Stored;
+use webhook_redis::ingest::Stored;
 
 /// `POST /webhooks/{source}`: check the declared size, read the body within
 /// the limits, verify, read id and type, store, answer; counts each request
@@ -122,7 +122,16 @@ async fn handle(
             .increment(retained.dropped as u64);
     }
     let envelope = Envelope::new(id, meta.event_type, name, body).with_headers(retained.headers);
-    let outcome = ingest.store.store(&source.queue, &envelope, dedupe).await;
+    let outcome = ingest
+        .store
+        .store(
+            &source.queue,
+            &envelope.source,
+            &envelope.id,
+            envelope.encode().fields(),
+            dedupe,
+        )
+        .await;
     let latency_us = started.elapsed().as_micros() as u64;
     let (source, id, ty) = (
         Escaped(&envelope.source),

@@ -3,13 +3,12 @@
 //! these; so can an operator's own tooling.
 
 mod dead;
-mod stats;
 
 pub use dead::{
     DeadFilter, DeadLetter, ReplayOutcome, find, list, list_queues, purge, replay, show,
 };
-pub use stats::{
-    ConsumerStats, GroupStats, QueueStats, queues, require_queue, resolve_queues, stats,
+pub use webhook_redis::stats::{
+    ConsumerStats, GroupStats, QueueStats, StatsError, queues, require_queue, resolve_queues, stats,
 };
 
 /// Why an operation failed.
@@ -54,6 +53,21 @@ pub enum OpsError {
     UnknownQueue(String),
 }
 
+impl From<StatsError> for OpsError {
+    fn from(error: StatsError) -> Self {
+        match error {
+            StatsError::UnknownQueue(queue) => Self::UnknownQueue(queue),
+            StatsError::Redis(error) => Self::Command(error),
+            // A variant added later reads as the message it carries.
+            other => Self::Command(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "statistics",
+                other.to_string(),
+            ))),
+        }
+    }
+}
+
 fn no_such_dead_letter(queues: &[String], id: &str) -> String {
     match queues {
         [] => format!(
@@ -69,23 +83,13 @@ fn no_such_dead_letter(queues: &[String], id: &str) -> String {
     }
 }
 
-/// A connection for operator commands, failing fast on a wrong URL.
+/// A connection for operator commands, failing fast on a wrong URL
+/// ([`webhook_redis::connect::operator`]).
 pub async fn connect(url: &str) -> Result<redis::aio::MultiplexedConnection, OpsError> {
-    let fail = |error| OpsError::Redis {
-        url: crate::redact_url(url),
-        error,
-    };
-    let client = crate::redis_client(url).map_err(fail)?;
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(std::time::Duration::from_secs(3)))
-        .set_response_timeout(Some(std::time::Duration::from_secs(30)));
-    let mut connection = client
-        .get_multiplexed_async_connection_with_config(&config)
+    webhook_redis::connect::operator(url)
         .await
-        .map_err(fail)?;
-    let _: String = redis::cmd("PING")
-        .query_async(&mut connection)
-        .await
-        .map_err(fail)?;
-    Ok(connection)
+        .map_err(|error| OpsError::Redis {
+            url: crate::redact_url(url),
+            error,
+        })
 }

@@ -70,7 +70,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             redis_url: std::env::var("REDIS_URL")
-                .unwrap_or_else(|_| crate::ingest::DEFAULT_REDIS_URL.to_owned()),
+                .unwrap_or_else(|_| webhook_redis::connect::DEFAULT_URL.to_owned()),
             queues: Vec::new(),
             group: "workers".to_owned(),
             consumer: default_consumer(),
@@ -104,7 +104,7 @@ pub fn default_consumer() -> String {
 #[derive(Clone, clap::Args)]
 pub struct WorkerArgs {
     /// The Redis URL.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true, default_value = crate::ingest::DEFAULT_REDIS_URL)]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, default_value = webhook_redis::connect::DEFAULT_URL)]
     pub redis_url: String,
     /// Queues to consume (comma-separated); default: every queue a handler names.
     #[arg(long = "queue", env = "WEBHOOK_QUEUES", value_delimiter = ',')]

@@ -487,13 +487,15 @@ pub(crate) async fn gauge_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>
     let mut connection = None;
     loop {
         if connection.is_none() {
-            connection = crate::ops::connect(&rt.settings.redis_url).await.ok();
+            connection = webhook_redis::connect::operator(&rt.settings.redis_url)
+                .await
+                .ok();
         }
         if let Some(c) = connection.as_mut() {
             for queue in rt.registries.keys() {
-                match crate::ops::stats(c, queue).await {
+                match webhook_redis::stats::stats(c, queue).await {
                     Ok(stats) => publish(&stats),
-                    Err(crate::ops::OpsError::UnknownQueue(_)) => {}
+                    Err(webhook_redis::stats::StatsError::UnknownQueue(_)) => {}
                     Err(error) => {
                         tracing::debug!(%error, "cannot read queue statistics");
                         connection = None;
@@ -509,7 +511,7 @@ pub(crate) async fn gauge_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>
     }
 }
 
-fn publish(stats: &crate::ops::QueueStats) {
+fn publish(stats: &webhook_redis::stats::QueueStats) {
     use crate::metrics as m;
     let queue = stats.queue.clone();
     metrics::gauge!(m::QUEUE_LENGTH, "queue" => queue.clone()).set(stats.length as f64);

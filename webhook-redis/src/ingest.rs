@@ -1,11 +1,10 @@
-//! Writing verified events into Redis: one script call per event.
+//! The ingest's writes: one script call per verified event.
 
 use std::time::Duration;
 
+use crate::{key, script};
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use webhook_core::Envelope;
-use webhook_redis::{key, script};
+use redis::aio::ConnectionManager;
 
 /// The key `/readyz` writes (`SET ... PX`) to learn whether Redis accepts
 /// writes: at `maxmemory` with `noeviction` it answers `OOM` to this while
@@ -14,7 +13,7 @@ pub const READY_PROBE_KEY: &str = "webhook:ready-probe";
 
 /// Where verified events go.
 #[derive(Clone)]
-pub(crate) struct Store {
+pub struct EventStore {
     connection: ConnectionManager,
     script: Script,
     timeout: Duration,
@@ -24,7 +23,7 @@ pub(crate) struct Store {
 
 /// What happened to an event handed to the store.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Stored {
+pub enum Stored {
     /// Stored under this stream id.
     Accepted(String),
     /// Already stored under this stream id.
@@ -35,31 +34,29 @@ pub(crate) enum Stored {
 
 /// Redis did not confirm the write.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum StoreError {
+pub enum StoreError {
+    /// No answer within the store's timeout.
     #[error("Redis did not answer within {0:?}")]
     Timeout(Duration),
+    /// Redis answered with an error, or the connection failed.
     #[error("Redis failed: {0}")]
     Redis(#[from] redis::RedisError),
+    /// The script's answer is none of the documented ones.
     #[error("the ingest script answered something unexpected: {0:?}")]
     Unexpected(Vec<String>),
 }
 
-impl Store {
+impl EventStore {
     /// A store on `url`; connects lazily and reconnects by itself.
-    pub(crate) fn new(
+    pub fn new(
         url: &str,
         timeout: Duration,
         dedupe_ttl: Duration,
         max_backlog: u64,
     ) -> Result<Self, redis::RedisError> {
-        let client = crate::redis_client(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
+        let client = crate::connect::client(url)?;
         Ok(Self {
-            connection: client.get_connection_manager_lazy(config)?,
+            connection: crate::connect::shared(&client, timeout)?,
             script: Script::new(script::INGEST),
             timeout,
             dedupe_ttl_ms: u64::try_from(dedupe_ttl.as_millis()).unwrap_or(u64::MAX),
@@ -67,23 +64,25 @@ impl Store {
         })
     }
 
-    /// Stores `envelope` in `queue`'s stream unless its id was seen (when
-    /// `dedupe`) or the stream is full; atomic.
-    pub(crate) async fn store(
+    /// Stores the event `event_id` from `source`, its envelope encoded as
+    /// `fields`, in `queue`'s stream unless its id was seen (when `dedupe`)
+    /// or the stream is full; atomic.
+    pub async fn store<'a>(
         &self,
         queue: &str,
-        envelope: &Envelope,
+        source: &str,
+        event_id: &str,
+        fields: impl IntoIterator<Item = (&'a str, &'a [u8])>,
         dedupe: bool,
     ) -> Result<Stored, StoreError> {
-        let encoded = envelope.encode();
         let mut invocation = self.script.prepare_invoke();
         invocation
-            .key(key::seen(queue, &envelope.source, &envelope.id))
+            .key(key::seen(queue, source, event_id))
             .key(key::events(queue))
             .arg(self.dedupe_ttl_ms)
             .arg(if dedupe { "1" } else { "0" })
             .arg(self.max_backlog);
-        for (field, value) in encoded.fields() {
+        for (field, value) in fields {
             invocation.arg(field).arg(value);
         }
         let mut connection = self.connection.clone();
@@ -100,7 +99,7 @@ impl Store {
     }
 
     /// Whether Redis accepts a write: a tiny `SET` that expires at once.
-    pub(crate) async fn probe_write(&self) -> Result<(), StoreError> {
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
         let _: () = tokio::time::timeout(
             self.timeout,
@@ -116,12 +115,10 @@ impl Store {
         Ok(())
     }
 
-    /// The server's settings check ([`crate::redis_check::findings`]), on
-    /// the store's connection.
-    pub(crate) async fn check_settings(
-        &self,
-    ) -> Result<crate::redis_check::Findings, crate::redis_check::Refusal> {
+    /// The server's settings check ([`crate::check::findings`]), on the
+    /// store's connection.
+    pub async fn check_settings(&self) -> Result<crate::check::Findings, crate::check::Refusal> {
         let mut connection = self.connection.clone();
-        crate::redis_check::findings(&mut connection, self.timeout).await
+        crate::check::findings(&mut connection, self.timeout).await
     }
 }

@@ -1,10 +1,24 @@
 //! Queue statistics: stream, groups, consumers, retries, dead letters.
+//! The operator commands and the worker's gauges read them.
 
 use redis::Value;
 use redis::aio::MultiplexedConnection;
-use webhook_redis::key;
 
-use super::OpsError;
+use crate::key;
+
+/// Why statistics could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatsError {
+    /// The queue has never received an event.
+    #[error(
+        "there is no queue `{0}` in this Redis (no `webhook:{{{0}}}:events` stream); `webhook stats` lists the queues"
+    )]
+    UnknownQueue(String),
+    /// A command failed.
+    #[error("a Redis command failed: {0}")]
+    Redis(#[from] redis::RedisError),
+}
 
 /// A queue's state.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -57,7 +71,7 @@ pub struct ConsumerStats {
 /// The queues in this Redis: every queue with a `webhook:{<queue>}:events`
 /// stream, or with dead letters (`webhook:{<queue>}:dead`) left after its
 /// events stream was deleted.
-pub async fn queues(connection: &mut MultiplexedConnection) -> Result<Vec<String>, OpsError> {
+pub async fn queues(connection: &mut MultiplexedConnection) -> Result<Vec<String>, StatsError> {
     let mut found = Vec::new();
     for suffix in ["events", "dead"] {
         let pattern = format!("webhook:{{*}}:{suffix}");
@@ -90,20 +104,20 @@ pub async fn queues(connection: &mut MultiplexedConnection) -> Result<Vec<String
     Ok(found)
 }
 
-/// Fails with [`OpsError::UnknownQueue`] unless `queue` exists in this
+/// Fails with [`StatsError::UnknownQueue`] unless `queue` exists in this
 /// Redis: it has an events stream (or, after someone deleted that, dead
 /// letters).
 pub async fn require_queue(
     connection: &mut MultiplexedConnection,
     queue: &str,
-) -> Result<(), OpsError> {
+) -> Result<(), StatsError> {
     let exists: i64 = redis::cmd("EXISTS")
         .arg(key::events(queue))
         .arg(key::dead(queue))
         .query_async(connection)
         .await?;
     if exists == 0 {
-        return Err(OpsError::UnknownQueue(queue.to_owned()));
+        return Err(StatsError::UnknownQueue(queue.to_owned()));
     }
     Ok(())
 }
@@ -113,7 +127,7 @@ pub async fn require_queue(
 pub async fn resolve_queues(
     connection: &mut MultiplexedConnection,
     wanted: &[String],
-) -> Result<Vec<String>, OpsError> {
+) -> Result<Vec<String>, StatsError> {
     if wanted.is_empty() {
         return queues(connection).await;
     }
@@ -127,7 +141,7 @@ pub async fn resolve_queues(
 pub async fn stats(
     connection: &mut MultiplexedConnection,
     queue: &str,
-) -> Result<QueueStats, OpsError> {
+) -> Result<QueueStats, StatsError> {
     require_queue(connection, queue).await?;
     let stream = key::events(queue);
     let length: u64 = redis::cmd("XLEN")

@@ -188,7 +188,7 @@ impl Findings {
 
     /// Logs these findings when they differ from `last` (Redis restarted,
     /// or a setting changed); nothing when they are the same.
-    pub(crate) fn log_if_changed(&self, last: Option<&Findings>) {
+    pub fn log_if_changed(&self, last: Option<&Findings>) {
         if last == Some(self) {
             return;
         }
@@ -254,7 +254,7 @@ pub async fn at_start(
 /// running, since stopping would not bring back what is evicted, but the
 /// operator must set `maxmemory-policy noeviction`. `last` is what the
 /// start-up check found, if it could check. Ends when `stop` changes.
-pub(crate) async fn recheck_loop(
+pub async fn recheck_loop(
     client: redis::Client,
     timeout: Duration,
     every: Duration,
