@@ -18,12 +18,14 @@
 //!   blocking reads).
 //! - [`stats`]: queue statistics, for the operator commands and the
 //!   worker's gauges.
+//! - [`ops`]: the operator's dead-letter operations (list, show, replay,
+//!   purge), which the `webhook dlq` commands call.
 //! - [`check`]: the server settings that can lose or repeat work.
 //! - [`connect`]: the one connection policy, and which path uses which
 //!   connection.
 //!
-//! Still outside this crate: the dead-letter operations (list, show,
-//! replay, purge) in `webhook_worker::ops`, and the benchmark's own calls.
+//! Outside this crate, only the benchmark makes Redis calls of its own
+//! (to fill queues and to read what was drained).
 //!
 //! # A handler's done key
 //!
@@ -50,6 +52,7 @@
 pub mod check;
 pub mod connect;
 pub mod ingest;
+pub mod ops;
 mod reply;
 pub mod stats;
 pub mod worker;
@@ -112,7 +115,7 @@ pub mod reason {
 ///
 /// | key | type | holds |
 /// |---|---|---|
-/// | `webhook:{q}:events` | stream | verified events (the [`field`]s) |
+/// | `webhook:{q}:events` | stream | verified events (the envelope's [`field`](webhook_core::layout::field)s) |
 /// | `webhook:{q}:seen:<source>:<event id>` | string, TTL | ingest dedupe: the stream id of the stored event |
 /// | `webhook:{q}:done:<group>:<idempotency key>` | string, TTL | `lease:<token>` while a worker runs the handler, `retry:<attempt>` while a retry is scheduled, `done:<token>` after it succeeded, `dead:<token>` after it was dead-lettered; the token is the run's that settled it, so a script sent again after its reply was lost answers as it did the first time (`done` and `dead` without a token read the same) |
 /// | `webhook:{q}:receipt:<group>:<idempotency key>` | string, short TTL | the token of the run that scheduled the handler's latest retry, so that run's schedule sent again after its reply was lost is recognised once the retry has moved on |
@@ -165,47 +168,43 @@ pub mod key {
     }
 }
 
-/// The Lua scripts, each touching the keys of one queue only.
+/// The Lua scripts, each touching the keys of one queue only. Each one's
+/// contract (its `KEYS`, `ARGV` and replies) is written once, in the
+/// header of its file in `src/scripts/`; the typed call on it is named
+/// with each.
 pub mod script {
-    /// Stores an event unless it is a duplicate or the stream is full, in one
-    /// atomic step.
-    ///
-    /// `KEYS[1]` the `seen` key, `KEYS[2]` the `events` stream;
-    /// `ARGV[1]` the dedupe TTL in ms, `ARGV[2]` `1` to dedupe or `0`,
-    /// `ARGV[3]` the longest stream allowed (`0`: no limit), `ARGV[4..]` the
-    /// envelope's field/value pairs. Returns `{"accepted", stream id}`,
-    /// `{"duplicate", stream id of the first}` or `{"full"}`.
+    /// Stores an event unless it is a duplicate or the stream is full, in
+    /// one atomic step ([`EventStore::store`](crate::ingest::EventStore::store)).
     pub const INGEST: &str = include_str!("scripts/ingest.lua");
-    /// Takes the leases of handlers for events, many in one call: per key
-    /// `ok`, `done`, `dead`, `scheduled` or `busy`. A lease the same token
-    /// already holds answers `ok` again.
+    /// Takes the leases of handlers for events, many in one call
+    /// ([`Store::lease_many`](crate::worker::Store::lease_many)).
     pub const LEASE: &str = include_str!("scripts/lease.lua");
-    /// Extends a lease still held with the token: `1`, else `0`.
+    /// Extends a lease still held ([`Store::renew`](crate::worker::Store::renew)).
     pub const RENEW: &str = include_str!("scripts/renew.lua");
-    /// Marks handlers done for events where the lease is still held, many in
-    /// one call: per key `1`/`0`; `1` again when that token already did.
+    /// Marks handlers done where the lease is still held, many in one call
+    /// ([`Store::complete_many`](crate::worker::Store::complete_many)).
     pub const COMPLETE: &str = include_str!("scripts/complete.lua");
-    /// Records a retry, marks the handler `retry:<attempt>` and leaves a
-    /// receipt, if the lease is still held: `1`/`0`; `1`, writing nothing,
-    /// when the receipt says that token already did.
+    /// Records a retry and marks the handler
+    /// [`Marker::Retry`](crate::Marker::Retry)
+    /// ([`Store::schedule`](crate::worker::Store::schedule)).
     pub const SCHEDULE: &str = include_str!("scripts/schedule.lua");
-    /// Writes a dead letter and marks the handler `dead:<token>`, if the lease
-    /// is still held: `1`/`0`; `1`, writing nothing, when that token already did.
+    /// Writes a dead letter for one handler and marks it dead
+    /// ([`Store::bury`](crate::worker::Store::bury)).
     pub const BURY: &str = include_str!("scripts/bury.lua");
-    /// Dead-letters a whole entry and acknowledges it, in one step, while it
-    /// is pending for the calling consumer: `1`, else `0` (nothing written).
+    /// Dead-letters a whole entry and acknowledges it, in one step
+    /// ([`Store::dead_letter_entry`](crate::worker::Store::dead_letter_entry)).
     pub const DEAD: &str = include_str!("scripts/dead.lua");
-    /// Puts a dead letter back in its group's due stream for its handler and
-    /// removes it from the dead letters, atomically: `1` replayed, `0`
-    /// already gone, `2` the handler is already done, `3` it is running,
-    /// `-1` the group does not read the queue.
+    /// Puts a dead letter back for its handler and removes it from the dead
+    /// letters, atomically ([`ops::replay`](crate::ops::replay)).
     pub const REPLAY: &str = include_str!("scripts/replay.lua");
-    /// Moves due retries into the group's due stream: `{moved, next due ms or -1}`.
+    /// Moves due retries into the group's due stream
+    /// ([`Store::promote`](crate::worker::Store::promote)).
     pub const PROMOTE: &str = include_str!("scripts/promote.lua");
-    /// Removes a group's consumers that own nothing and were idle longer than
-    /// a threshold, never the caller's: the number removed.
+    /// Removes a group's idle consumers that own nothing
+    /// ([`Store::prune_consumers`](crate::worker::Store::prune_consumers)).
     pub const PRUNE: &str = include_str!("scripts/prune.lua");
-    /// Trims a stream below what every consumer group still needs.
+    /// Trims a stream below what every consumer group still needs
+    /// ([`Store::trim`](crate::worker::Store::trim)).
     pub const TRIM: &str = include_str!("scripts/trim.lua");
 }
 

@@ -18,7 +18,7 @@ pub mod cli;
 pub mod ingest;
 pub mod logging;
 pub mod metrics;
-pub mod ops;
+pub use webhook_redis::ops;
 pub mod scaffold;
 mod signal;
 pub mod worker;

@@ -4,6 +4,7 @@
 -- call sent again after its reply was lost answers 1 and writes nothing.
 -- KEYS[1] done key, KEYS[2] dead stream
 -- ARGV[1] token, ARGV[2] marker TTL ms, ARGV[3..] dead-letter field/value pairs
+-- Returns 1 when buried (or already buried by this token), else 0.
 local value = redis.call('GET', KEYS[1])
 if value == 'dead:' .. ARGV[1] then
   return 1

@@ -3,6 +3,9 @@
 -- KEYS[1] seen key, KEYS[2] events stream
 -- ARGV[1] dedupe TTL (ms), ARGV[2] dedupe (1/0), ARGV[3] max stream length (0 = none),
 -- ARGV[4..] envelope field/value pairs
+-- Returns {'accepted', stream id}, {'duplicate', stream id of the first}
+-- (checked before the limit) or {'full'}; an error, writing nothing, for a
+-- dedupe TTL below 1 ms.
 local dedupe = ARGV[2] == '1'
 -- Refuse before writing anything: SET PX below 1 ms would fail after the XADD.
 if dedupe and (tonumber(ARGV[1]) or 0) < 1 then

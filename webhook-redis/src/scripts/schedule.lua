@@ -9,6 +9,7 @@
 -- ARGV[1] token, ARGV[2] due ms, ARGV[3] retry id, ARGV[4] marker
 -- ('retry:<attempt>'), ARGV[5] marker TTL ms, ARGV[6] receipt TTL ms,
 -- ARGV[7..] record field/value pairs
+-- Returns 1 when scheduled (or already scheduled by this token), else 0.
 if redis.call('GET', KEYS[4]) == ARGV[1] then
   return 1
 end

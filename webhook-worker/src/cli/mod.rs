@@ -199,15 +199,15 @@ impl FilterArgs {
             }
             None => None,
         };
-        Ok(DeadFilter {
-            handler: self.handler.clone(),
-            event_type,
-            source: self.source.clone(),
-            reason: self.reason.clone(),
-            error_contains: self.error.clone(),
-            since_ms: self.since.map(ago),
-            until_ms: self.before.map(ago),
-        })
+        let mut filter = DeadFilter::default();
+        filter.handler = self.handler.clone();
+        filter.event_type = event_type;
+        filter.source = self.source.clone();
+        filter.reason = self.reason.clone();
+        filter.error_contains = self.error.clone();
+        filter.since_ms = self.since.map(ago);
+        filter.until_ms = self.before.map(ago);
+        Ok(filter)
     }
 }
 

@@ -179,48 +179,54 @@ fn read_response(stream: &mut TcpStream, buffer: &mut [u8]) -> anyhow::Result<u1
 /// The trivial server: answers every request with a fixed 200 and a small
 /// JSON body, on the runtime and HTTP stack the ingest uses (hyper, a
 /// multi-thread runtime), after reading the whole body. With `redis_url`
-/// it first makes the ingest's one Redis call (its script, with a new
-/// delivery id each time) on one multiplexed connection, as the ingest
-/// does: what the machine and one Redis round trip add, without the
-/// ingest's own work. Runs until killed.
+/// it first makes the ingest's one Redis call (the backend's
+/// `EventStore::store`, a new delivery id each time) on one multiplexed
+/// connection, as the ingest does: what the machine and one Redis round
+/// trip add, without the ingest's own work. Runs until killed.
 pub(crate) fn serve_trivial(addr: &str, redis_url: Option<String>) -> anyhow::Result<()> {
     use http_body_util::BodyExt as _;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let redis = match redis_url {
-            Some(url) => Some(redis::Client::open(url)?.get_connection_manager().await?),
+        let store = match redis_url {
+            Some(url) => Some(webhook_redis::ingest::EventStore::new(
+                &url,
+                std::time::Duration::from_secs(5),
+                std::time::Duration::from_secs(3 * 86_400),
+                0,
+            )?),
             None => None,
         };
-        let script = Arc::new(redis::Script::new(webhook_redis::script::INGEST));
-        let body = Arc::new("x".repeat(crate::BODY_BYTES));
+        let body = bytes::Bytes::from("x".repeat(crate::BODY_BYTES));
         let next = Arc::new(AtomicU64::new(0));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
-            let (redis, script, body, next) =
-                (redis.clone(), script.clone(), body.clone(), next.clone());
+            let (store, body, next) = (store.clone(), body.clone(), next.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
                     move |request: hyper::Request<hyper::body::Incoming>| {
-                        let (redis, script, body, next) =
-                            (redis.clone(), script.clone(), body.clone(), next.clone());
+                        let (store, body, next) = (store.clone(), body.clone(), next.clone());
                         async move {
                             let _ = request.into_body().collect().await;
-                            if let Some(mut redis) = redis {
+                            if let Some(store) = store {
                                 let n = next.fetch_add(1, Ordering::Relaxed).to_string();
-                                let _: Result<redis::Value, _> = script
-                                    .key(format!("webhook:{{trivial}}:seen:github:{n}"))
-                                    .key("webhook:{trivial}:events")
-                                    .arg("259200000")
-                                    .arg("1")
-                                    .arg("0")
-                                    .arg(&["v", "1", "id", &n, "type", "pull_request.opened"][..])
-                                    .arg(&["source", "github", "received_at", "1795000000000"][..])
-                                    .arg(&["attempt", "1", "headers", "{}", "body", &body][..])
-                                    .invoke_async(&mut redis)
+                                let envelope = webhook_core::Envelope::new(
+                                    n,
+                                    "pull_request.opened",
+                                    "github",
+                                    body,
+                                );
+                                let _ = store
+                                    .store(
+                                        "trivial",
+                                        &envelope.source,
+                                        &envelope.id,
+                                        envelope.encode().fields(),
+                                        true,
+                                    )
                                     .await;
                             }
                             Ok::<_, std::convert::Infallible>(

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use crate::{extra, key, script};
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
 use webhook_core::layout::field;
 use webhook_core::{Envelope, EventPattern};
-use webhook_redis::{extra, key, script};
 
 use super::OpsError;
 

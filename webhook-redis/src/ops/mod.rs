@@ -4,11 +4,11 @@
 
 mod dead;
 
+pub use crate::stats::{
+    ConsumerStats, GroupStats, QueueStats, StatsError, queues, require_queue, resolve_queues, stats,
+};
 pub use dead::{
     DeadFilter, DeadLetter, ReplayOutcome, find, list, list_queues, purge, replay, show,
-};
-pub use webhook_redis::stats::{
-    ConsumerStats, GroupStats, QueueStats, StatsError, queues, require_queue, resolve_queues, stats,
 };
 
 /// Why an operation failed.
@@ -58,12 +58,6 @@ impl From<StatsError> for OpsError {
         match error {
             StatsError::UnknownQueue(queue) => Self::UnknownQueue(queue),
             StatsError::Redis(error) => Self::Command(error),
-            // A variant added later reads as the message it carries.
-            other => Self::Command(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "statistics",
-                other.to_string(),
-            ))),
         }
     }
 }
@@ -84,12 +78,12 @@ fn no_such_dead_letter(queues: &[String], id: &str) -> String {
 }
 
 /// A connection for operator commands, failing fast on a wrong URL
-/// ([`webhook_redis::connect::operator`]).
+/// ([`crate::connect::operator`]).
 pub async fn connect(url: &str) -> Result<redis::aio::MultiplexedConnection, OpsError> {
-    webhook_redis::connect::operator(url)
+    crate::connect::operator(url)
         .await
         .map_err(|error| OpsError::Redis {
-            url: crate::redact_url(url),
+            url: crate::connect::redact_url(url),
             error,
         })
 }
