@@ -151,10 +151,10 @@ pub mod key {
         format!("webhook:{{{queue}}}:retry:{group}")
     }
 
-    /// The prefix of a group's retry records; a record's key is the prefix
-    /// followed by its retry id.
-    pub fn retry_record_prefix(queue: &str, group: &str) -> String {
-        format!("webhook:{{{queue}}}:retry:{group}:")
+    /// The record of one retry of a group: the event's fields and the
+    /// retry's.
+    pub fn retry_record(queue: &str, group: &str, retry_id: &str) -> String {
+        format!("webhook:{{{queue}}}:retry:{group}:{retry_id}")
     }
 
     /// The stream of a group's retries that came due.
@@ -220,7 +220,7 @@ mod tests {
             key::done("payments", "workers", "stripe/h/evt_1"),
             key::receipt("payments", "workers", "stripe/h/evt_1"),
             key::retries("payments", "workers"),
-            key::retry_record_prefix("payments", "workers"),
+            key::retry_record("payments", "workers", "stripe/h/evt_1"),
             key::due("payments", "workers"),
             key::dead("payments"),
         ];

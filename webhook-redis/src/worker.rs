@@ -174,7 +174,7 @@ impl Store {
         marker_ttl: Duration,
         record: &[(&str, &[u8])],
     ) -> Result<bool> {
-        let record_key = format!("{}{retry_id}", key::retry_record_prefix(queue, group));
+        let record_key = key::retry_record(queue, group, retry_id);
         // The receipt outlives every resend of this call (three tries, each
         // within the timeout), and no more.
         let receipt_ttl = self.timeout * 3 + Duration::from_secs(1);
@@ -306,7 +306,8 @@ impl Store {
 
     /// Moves up to `limit` of the group's retries due by `now_ms` into its
     /// due stream: how many moved, and when the next one is due (Unix ms,
-    /// `-1`: none left).
+    /// `-1`: none left). Reads the due ids first, so the script is given
+    /// every key it touches.
     pub async fn promote(
         &self,
         queue: &str,
@@ -314,15 +315,27 @@ impl Store {
         now_ms: u64,
         limit: usize,
     ) -> Result<(u64, i64)> {
-        self.run(
-            self.promote
-                .key(key::retries(queue, group))
-                .key(key::due(queue, group))
-                .arg(now_ms)
-                .arg(limit)
-                .arg(key::retry_record_prefix(queue, group)),
-        )
-        .await
+        let retries = key::retries(queue, group);
+        let due: Vec<String> = self
+            .query(
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(&retries)
+                    .arg("-inf")
+                    .arg(now_ms)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit),
+            )
+            .await?;
+        let mut invocation = self.promote.prepare_invoke();
+        invocation
+            .key(&retries)
+            .key(key::due(queue, group))
+            .arg(now_ms);
+        for id in &due {
+            invocation.key(key::retry_record(queue, group, id)).arg(id);
+        }
+        self.run(&invocation).await
     }
 
     /// Removes the group's consumers on `stream` that own no entry and were

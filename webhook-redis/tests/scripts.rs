@@ -180,8 +180,12 @@ fn every_settling_script_run_again_by_its_token_answers_as_the_first_run() {
     let _: Vec<i64> = eval(
         c,
         script::PROMOTE,
-        &["webhook:{q}:retry:g", "webhook:{q}:due:g"],
-        &["2000", "10", "webhook:{q}:retry:g:"],
+        &[
+            "webhook:{q}:retry:g",
+            "webhook:{q}:due:g",
+            "webhook:{q}:retry:g:src/h/retried",
+        ],
+        &["2000", "src/h/retried"],
     );
     assert_eq!(lease(c, retried, "B", "retry:2"), ["ok"]);
     let scheduled: i64 = eval(c, script::SCHEDULE, &keys, &args);

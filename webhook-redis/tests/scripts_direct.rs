@@ -619,13 +619,48 @@ fn record(event_id: &str) -> [&str; 6] {
     ["handler", "h", "attempt", "2", "id", event_id]
 }
 
+/// As the backend calls it: the due ids first, then the script with each
+/// id and its record's key.
 fn promote(c: &mut redis::Connection, now_ms: &str, most: &str) -> Vec<i64> {
-    eval(
-        c,
-        script::PROMOTE,
-        &[RETRIES, DUE],
-        &[now_ms, most, RECORD_PREFIX],
-    )
+    let due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+        .arg(RETRIES)
+        .arg("-inf")
+        .arg(now_ms)
+        .arg("LIMIT")
+        .arg(0)
+        .arg(most)
+        .query(c)
+        .unwrap();
+    promote_ids(c, now_ms, &due)
+}
+
+fn promote_ids(c: &mut redis::Connection, now_ms: &str, ids: &[String]) -> Vec<i64> {
+    let records: Vec<String> = ids
+        .iter()
+        .map(|id| format!("{RECORD_PREFIX}{id}"))
+        .collect();
+    let mut keys = vec![RETRIES, DUE];
+    keys.extend(records.iter().map(String::as_str));
+    let mut args = vec![now_ms];
+    args.extend(ids.iter().map(String::as_str));
+    eval(c, script::PROMOTE, &keys, &args)
+}
+
+#[test]
+fn promote_moves_only_ids_still_scheduled_and_due() {
+    let redis = RedisServer::start();
+    let c = &mut redis.connection();
+    schedule_retry(c, "r1", 1000, &record("e1"));
+    schedule_retry(c, "r2", 5000, &record("e2"));
+    let ids = ["r1".to_owned(), "r2".to_owned(), "gone".to_owned()];
+    // r2 is passed but not due; `gone` is not scheduled at all.
+    assert_eq!(promote_ids(c, "2000", &ids), [1, 5000]);
+    assert_eq!(due_records(c), [as_map(&record("e1"))]);
+    assert!(exists(c, &format!("{RECORD_PREFIX}r2")));
+    // Another worker passing the same ids (it read them before the first
+    // moved them) moves nothing again.
+    assert_eq!(promote_ids(c, "2000", &ids), [0, 5000]);
+    assert_eq!(xlen(c, DUE), 1);
 }
 
 fn retry_ids(c: &mut redis::Connection) -> Vec<String> {

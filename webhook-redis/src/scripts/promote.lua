@@ -1,20 +1,27 @@
--- Move retries that came due into the group's due stream. Atomic, so with
--- many workers running it each retry moves exactly once.
--- KEYS[1] retry sorted set, KEYS[2] due stream
--- ARGV[1] now ms, ARGV[2] most to move, ARGV[3] retry record key prefix
--- (records share the queue's hash tag, so they live in this slot too)
--- Returns {moved, next due ms or -1}
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+-- Move retries that came due into the group's due stream. The caller reads
+-- the due ids first (ZRANGEBYSCORE ... LIMIT) and passes each with its
+-- record's key, so the script touches only keys it was given (Redis
+-- Cluster's rule). It moves an id only while it is still in the set and
+-- due, so of many workers passing the same ids, each retry moves once.
+-- KEYS[1] retry sorted set, KEYS[2] due stream, KEYS[2 + i] the record of
+-- the i-th retry id
+-- ARGV[1] now ms, ARGV[1 + i] the i-th retry id
+-- Returns {moved, next due ms or -1}; a retry whose record is gone is
+-- removed from the set without an entry and is not counted.
+local now = tonumber(ARGV[1])
 local moved = 0
-for _, id in ipairs(due) do
-  local record = ARGV[3] .. id
-  local fields = redis.call('HGETALL', record)
-  if #fields > 0 then
-    redis.call('XADD', KEYS[2], '*', unpack(fields))
-    moved = moved + 1
+for i = 3, #KEYS do
+  local id = ARGV[i - 1]
+  local score = redis.call('ZSCORE', KEYS[1], id)
+  if score and tonumber(score) <= now then
+    local fields = redis.call('HGETALL', KEYS[i])
+    if #fields > 0 then
+      redis.call('XADD', KEYS[2], '*', unpack(fields))
+      moved = moved + 1
+    end
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[1], id)
   end
-  redis.call('DEL', record)
-  redis.call('ZREM', KEYS[1], id)
 end
 local next = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #next == 0 then
