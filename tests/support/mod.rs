@@ -7,6 +7,7 @@
 pub mod child;
 pub mod logs;
 pub mod proxy;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod running;
 

@@ -2,7 +2,7 @@
 //!
 //! | path | connection | why |
 //! |---|---|---|
-//! | the ingest's script calls, the worker's leases, settlements, acks, claims, promotions | [`shared`]: one multiplexed connection, reconnecting by itself | many small calls from many tasks pipeline on one socket: the ingest's 30,000+ calls a second need no pool, and a pool's checkout would cost more than the call |
+//! | the ingest's script calls, the worker's leases, settlements, acks, claims, promotions | [`shared`]: one multiplexed connection (one per node on a cluster), reconnecting by itself | many small calls from many tasks pipeline on one socket: the ingest's 30,000+ calls a second need no pool, and a pool's checkout would cost more than the call |
 //! | the worker's blocking `XREADGROUP` | a dedicated multiplexed connection ([`Reader`](crate::worker::Reader)) | a blocking read on the shared connection would stall every other call behind it |
 //! | the operator commands and the worker's gauges | [`operator`]: a short-lived connection, checked with `PING` | fail fast on a wrong URL; one command at a time |
 //!
@@ -16,16 +16,155 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 /// The Redis URL when none is configured.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 
-/// The shared connection on `client`: connects on its first call and
-/// reconnects by itself, each attempt and each answer bounded by
-/// `timeout`.
-pub fn shared(client: &redis::Client, timeout: Duration) -> redis::RedisResult<ConnectionManager> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(2)
-        .set_max_delay(Duration::from_secs(1));
-    client.get_connection_manager_lazy(config)
+/// What a Redis URL names: one server, or a Redis Cluster.
+///
+/// A cluster is written `redis+cluster://[user:password@]host:port,host:port,...`
+/// (any of its nodes; the client learns the rest), or as a comma-separated
+/// list of `redis://` URLs. Everything else is one server's URL, as the
+/// redis crate reads it.
+#[derive(Clone)]
+pub enum Target {
+    /// One Redis server.
+    Single(redis::Client),
+    /// A Redis Cluster, by its seed nodes.
+    Cluster(Box<redis::cluster::ClusterClient>),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The clients hold passwords: name the kind only.
+        f.write_str(match self {
+            Self::Single(_) => "Target::Single",
+            Self::Cluster(_) => "Target::Cluster",
+        })
+    }
+}
+
+/// Reads `url` ([`Target`]); a cluster's connections and answers are
+/// bounded by `timeout`.
+pub fn target(url: &str, timeout: Duration) -> redis::RedisResult<Target> {
+    let Some(nodes) = cluster_nodes(url) else {
+        return client(url).map(Target::Single);
+    };
+    let client = redis::cluster::ClusterClient::builder(nodes)
+        .connection_timeout(timeout)
+        .response_timeout(timeout)
+        .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
+        .build()?;
+    Ok(Target::Cluster(Box::new(client)))
+}
+
+/// The seed nodes' URLs when `url` names a cluster.
+fn cluster_nodes(url: &str) -> Option<Vec<String>> {
+    if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        // Credentials written once, before the first node, apply to all.
+        let (credentials, hosts) = match rest.rsplit_once('@') {
+            Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
+            None => (String::new(), rest),
+        };
+        let nodes = hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|host| format!("redis://{credentials}{host}"))
+            .collect();
+        return Some(nodes);
+    }
+    let parts: Vec<&str> = url.split(',').map(str::trim).collect();
+    (parts.len() > 1).then(|| parts.into_iter().map(str::to_owned).collect())
+}
+
+/// The shared connection: many small calls from many tasks, pipelined on
+/// one multiplexed connection per server (per node on a cluster, where the
+/// redis crate's cluster client follows `MOVED`/`ASK` and refreshes the
+/// topology). Connects on its first call and reconnects by itself.
+#[derive(Clone)]
+pub struct Shared(SharedInner);
+
+#[derive(Clone)]
+enum SharedInner {
+    Single(ConnectionManager),
+    Cluster(std::sync::Arc<LazyCluster>),
+}
+
+/// A cluster connection made on first use (the cluster client connects
+/// eagerly), tried again on the next call when it fails.
+struct LazyCluster {
+    client: redis::cluster::ClusterClient,
+    connection: tokio::sync::OnceCell<redis::cluster_async::ClusterConnection>,
+}
+
+impl LazyCluster {
+    async fn get(&self) -> redis::RedisResult<redis::cluster_async::ClusterConnection> {
+        self.connection
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+/// The shared connection to `target`, each attempt and each answer
+/// bounded by `timeout` (a cluster's bounds are set on its [`Target`]).
+pub fn shared(target: &Target, timeout: Duration) -> redis::RedisResult<Shared> {
+    match target {
+        Target::Single(client) => {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(2)
+                .set_max_delay(Duration::from_secs(1));
+            Ok(Shared(SharedInner::Single(
+                client.get_connection_manager_lazy(config)?,
+            )))
+        }
+        Target::Cluster(client) => Ok(Shared(SharedInner::Cluster(std::sync::Arc::new(
+            LazyCluster {
+                client: (**client).clone(),
+                connection: tokio::sync::OnceCell::new(),
+            },
+        )))),
+    }
+}
+
+impl redis::aio::ConnectionLike for Shared {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match &mut self.0 {
+            SharedInner::Single(connection) => connection.req_packed_command(cmd),
+            SharedInner::Cluster(lazy) => Box::pin(async move {
+                let mut connection = lazy.get().await?;
+                connection.req_packed_command(cmd).await
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match &mut self.0 {
+            SharedInner::Single(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+            SharedInner::Cluster(lazy) => Box::pin(async move {
+                let mut connection = lazy.get().await?;
+                connection
+                    .req_packed_commands(pipeline, offset, count)
+                    .await
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match &self.0 {
+            SharedInner::Single(connection) => connection.get_db(),
+            SharedInner::Cluster(_) => 0,
+        }
+    }
 }
 
 /// A connection for operator commands on `url`, checked with `PING`:
@@ -41,11 +180,25 @@ pub async fn operator(url: &str) -> redis::RedisResult<MultiplexedConnection> {
     Ok(connection)
 }
 
-/// A Redis client for `url` whose connections disable Nagle's algorithm:
-/// the ingest and the worker send small commands and wait for each answer,
-/// so delayed small packets would add latency to every event.
+/// A Redis client for one server's `url` whose connections disable
+/// Nagle's algorithm: the ingest and the worker send small commands and
+/// wait for each answer, so delayed small packets would add latency to
+/// every event.
+///
+/// A cluster URL ([`Target`]) is refused with a message saying so: only
+/// the ingest runs on a cluster so far; the worker and the operator
+/// commands need one server.
 pub fn client(url: &str) -> redis::RedisResult<redis::Client> {
     use redis::IntoConnectionInfo as _;
+    if cluster_nodes(url).is_some() {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "a Redis Cluster URL",
+            "only `webhook ingest` runs on a Redis Cluster so far; give workers and the \
+             operator commands one server's URL (redis://host:port)"
+                .to_owned(),
+        )));
+    }
     let info = url.into_connection_info()?;
     let tcp = info.tcp_settings().clone().set_nodelay(true);
     redis::Client::open(info.set_tcp_settings(tcp))
@@ -88,6 +241,34 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact_url;
+
+    #[test]
+    fn cluster_urls_name_every_seed_node_with_shared_credentials() {
+        assert_eq!(
+            super::cluster_nodes("redis+cluster://u:p@10.0.0.1:7000,10.0.0.2:7001"),
+            Some(vec![
+                "redis://u:p@10.0.0.1:7000".to_owned(),
+                "redis://u:p@10.0.0.2:7001".to_owned()
+            ])
+        );
+        assert_eq!(
+            super::cluster_nodes("redis://a:1, redis://b:2"),
+            Some(vec!["redis://a:1".to_owned(), "redis://b:2".to_owned()])
+        );
+        assert_eq!(super::cluster_nodes("redis://a:6379/0"), None);
+        assert!(matches!(
+            super::target(
+                "redis+cluster://127.0.0.1:7000",
+                std::time::Duration::from_secs(1)
+            ),
+            Ok(super::Target::Cluster(_))
+        ));
+        let refused = super::client("redis+cluster://127.0.0.1:7000").err();
+        assert!(
+            refused.is_some_and(|e| e.to_string().contains("only `webhook ingest`")),
+            "a cluster URL given to a single-server path is refused, saying why"
+        );
+    }
 
     #[test]
     fn hides_passwords_in_urls() {

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use crate::{key, script};
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 /// The key `/readyz` writes (`SET ... PX`) to learn whether Redis accepts
 /// writes: at `maxmemory` with `noeviction` it answers `OOM` to this while
@@ -14,7 +13,7 @@ pub const READY_PROBE_KEY: &str = "webhook:ready-probe";
 /// Where verified events go.
 #[derive(Clone)]
 pub struct EventStore {
-    connection: ConnectionManager,
+    connection: crate::connect::Shared,
     script: Script,
     timeout: Duration,
     dedupe_ttl_ms: u64,
@@ -54,9 +53,9 @@ impl EventStore {
         dedupe_ttl: Duration,
         max_backlog: u64,
     ) -> Result<Self, redis::RedisError> {
-        let client = crate::connect::client(url)?;
+        let target = crate::connect::target(url, timeout)?;
         Ok(Self {
-            connection: crate::connect::shared(&client, timeout)?,
+            connection: crate::connect::shared(&target, timeout)?,
             script: Script::new(script::INGEST),
             timeout,
             dedupe_ttl_ms: u64::try_from(dedupe_ttl.as_millis()).unwrap_or(u64::MAX),

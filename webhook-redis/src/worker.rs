@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::{key, script};
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script, Value};
 
 use crate::reply;
@@ -42,7 +42,7 @@ pub enum Lease {
 /// Commands on the shared, multiplexed connection (pipelined by concurrency).
 #[derive(Clone)]
 pub struct Store {
-    connection: ConnectionManager,
+    connection: crate::connect::Shared,
     timeout: Duration,
     lease: Script,
     renew: Script,
@@ -70,7 +70,10 @@ impl Store {
     /// `timeout`. Connects lazily, on the first command.
     pub fn new(client: &redis::Client, timeout: Duration) -> Result<Self> {
         Ok(Self {
-            connection: crate::connect::shared(client, timeout)?,
+            connection: crate::connect::shared(
+                &crate::connect::Target::Single(client.clone()),
+                timeout,
+            )?,
             timeout,
             lease: Script::new(script::LEASE),
             renew: Script::new(script::RENEW),

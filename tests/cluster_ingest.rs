@@ -1,0 +1,106 @@
+//! The ingest on a real local Redis Cluster (three masters the test starts
+//! itself): `REDIS_URL` names the cluster, queues in different slots are
+//! stored on the nodes that own them, dedupe and `/readyz` work as on one
+//! Redis.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::StatusCode;
+use support::Case;
+use support::redis_cluster::RedisCluster;
+use webhook::Envelope;
+use webhook::config::Source;
+use webhook::ingest::{Ingest, IngestSettings, serve_on};
+
+fn entries(cluster: &RedisCluster, queue: &str) -> Vec<Envelope> {
+    let key = format!("webhook:{{{queue}}}:events");
+    let mut connection = cluster.connection_for(&key);
+    let raw: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XRANGE")
+        .arg(&key)
+        .arg("-")
+        .arg("+")
+        .query(&mut connection)
+        .unwrap();
+    raw.into_iter()
+        .map(|(_, flat)| {
+            let pairs = flat.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone()));
+            Envelope::decode(pairs).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ingest_stores_and_dedupes_on_a_cluster() {
+    let cluster = RedisCluster::start();
+    // Queues whose hash tags fall on different masters.
+    let queues = ["orders", "payments", "emails", "audit", "search", "billing"];
+    let owners: std::collections::BTreeSet<u16> = queues
+        .iter()
+        .map(|q| cluster.owner_of(&format!("webhook:{{{q}}}:events")))
+        .collect();
+    assert!(owners.len() > 1, "the queues all landed on one node");
+
+    let (key, secret) = Case::GitHub.key(1);
+    let sources: Vec<Source> = queues
+        .iter()
+        .map(|queue| Source {
+            name: format!("gh-{queue}"),
+            queue: (*queue).to_owned(),
+            verifier: Case::GitHub.verifier(std::slice::from_ref(&secret)),
+            event_types: None,
+        })
+        .collect();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve_on(
+        listener,
+        Ingest::new(IngestSettings::new(cluster.url(), sources)).unwrap(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for queue in queues {
+        let body = Case::GitHub.body();
+        let headers = Case::GitHub.sign(&key, &body, now);
+        for expected in ["accepted", "duplicate"] {
+            let response = client
+                .post(format!("http://{addr}/webhooks/gh-{queue}"))
+                .headers(headers.clone())
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let text = response.text().await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{queue}: {text}");
+            assert!(
+                text.contains(&format!(r#""status":"{expected}""#)),
+                "{queue}: {text}"
+            );
+        }
+        let stored = entries(&cluster, queue);
+        assert_eq!(stored.len(), 1, "{queue}");
+        assert_eq!(stored[0].source, format!("gh-{queue}"));
+        assert_eq!(&stored[0].body[..], &body[..]);
+    }
+    let ready = client
+        .get(format!("http://{addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    let status = ready.status();
+    assert_eq!(status, StatusCode::OK, "{}", ready.text().await.unwrap());
+}
