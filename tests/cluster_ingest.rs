@@ -18,19 +18,7 @@ use webhook::ingest::{Ingest, IngestSettings, serve_on};
 
 fn entries(cluster: &RedisCluster, queue: &str) -> Vec<Envelope> {
     let key = format!("webhook:{{{queue}}}:events");
-    let mut connection = cluster.connection_for(&key);
-    let raw: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XRANGE")
-        .arg(&key)
-        .arg("-")
-        .arg("+")
-        .query(&mut connection)
-        .unwrap();
-    raw.into_iter()
-        .map(|(_, flat)| {
-            let pairs = flat.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone()));
-            Envelope::decode(pairs).unwrap()
-        })
-        .collect()
+    support::envelopes(&mut cluster.connection_for(&key), &key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

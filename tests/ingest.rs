@@ -87,19 +87,10 @@ impl Server {
 }
 
 fn entries(redis: &RedisServer, queue: &str) -> Vec<Envelope> {
-    let mut connection = redis.connection();
-    let raw: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XRANGE")
-        .arg(format!("webhook:{{{queue}}}:events"))
-        .arg("-")
-        .arg("+")
-        .query(&mut connection)
-        .unwrap();
-    raw.into_iter()
-        .map(|(_, flat)| {
-            let pairs = flat.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone()));
-            Envelope::decode(pairs).unwrap()
-        })
-        .collect()
+    support::envelopes(
+        &mut redis.connection(),
+        &format!("webhook:{{{queue}}}:events"),
+    )
 }
 
 fn key_count(redis: &RedisServer) -> u64 {

@@ -308,3 +308,19 @@ impl Case {
         }
     }
 }
+
+/// The envelopes in stream `key`, read on `connection`, in stream order.
+pub fn envelopes(connection: &mut redis::Connection, key: &str) -> Vec<webhook::Envelope> {
+    let raw: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(connection)
+        .expect("XRANGE");
+    raw.into_iter()
+        .map(|(_, flat)| {
+            let pairs = flat.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone()));
+            webhook::Envelope::decode(pairs).expect("a stored envelope")
+        })
+        .collect()
+}
