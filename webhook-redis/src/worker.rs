@@ -66,14 +66,11 @@ fn timeout_error(timeout: Duration) -> redis::RedisError {
 }
 
 impl Store {
-    /// The store on `client`'s server; every command is bounded by
-    /// `timeout`. Connects lazily, on the first command.
-    pub fn new(client: &redis::Client, timeout: Duration) -> Result<Self> {
+    /// The store on `target` (one server or a cluster); every command is
+    /// bounded by `timeout`. Connects lazily, on the first command.
+    pub fn new(target: &crate::connect::Target, timeout: Duration) -> Result<Self> {
         Ok(Self {
-            connection: crate::connect::shared(
-                &crate::connect::Target::Single(client.clone()),
-                timeout,
-            )?,
+            connection: crate::connect::shared(target, timeout)?,
             timeout,
             lease: Script::new(script::LEASE),
             renew: Script::new(script::RENEW),

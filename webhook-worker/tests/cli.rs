@@ -226,10 +226,7 @@ impl RunningIngest {
             }
         };
         let rest = &line[at..];
-        rest.split(|c: char| c == ' ' || c == '"' || c == ',')
-            .next()
-            .unwrap()
-            .to_owned()
+        rest.split([' ', '"', ',']).next().unwrap().to_owned()
     }
 
     /// Sends `count` signed `push` deliveries with `webhook send`.

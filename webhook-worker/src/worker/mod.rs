@@ -478,7 +478,8 @@ impl Worker {
         settles: tokio::sync::mpsc::UnboundedSender<tasks::Settle>,
     ) -> Result<Runtime, WorkerError> {
         let settings = self.settings;
-        let store = store::Store::new(&self.client, settings.redis_timeout).map_err(|error| {
+        let target = webhook_redis::connect::Target::Single(self.client.clone());
+        let store = store::Store::new(&target, settings.redis_timeout).map_err(|error| {
             WorkerError::Redis {
                 url: crate::redact_url(&settings.redis_url),
                 error,
