@@ -70,8 +70,11 @@ fn cluster_nodes(url: &str) -> Option<Vec<String>> {
             .collect();
         return Some(nodes);
     }
+    // A list only when every part is a URL of its own: a comma inside one
+    // URL (a password, a query) keeps it one server's.
     let parts: Vec<&str> = url.split(',').map(str::trim).collect();
-    (parts.len() > 1).then(|| parts.into_iter().map(str::to_owned).collect())
+    let all_urls = parts.iter().all(|p| p.starts_with("redis://"));
+    (parts.len() > 1 && all_urls).then(|| parts.into_iter().map(str::to_owned).collect())
 }
 
 /// The shared connection: many small calls from many tasks, pipelined on
@@ -256,6 +259,11 @@ mod tests {
             Some(vec!["redis://a:1".to_owned(), "redis://b:2".to_owned()])
         );
         assert_eq!(super::cluster_nodes("redis://a:6379/0"), None);
+        assert_eq!(
+            super::cluster_nodes("redis://:pa,ss@a:6379"),
+            None,
+            "a comma in a password is not a list"
+        );
         assert!(matches!(
             super::target(
                 "redis+cluster://127.0.0.1:7000",
