@@ -63,25 +63,22 @@ impl EventStore {
         })
     }
 
-    /// Stores the event `event_id` from `source`, its envelope encoded as
-    /// `fields`, in `queue`'s stream unless its id was seen (when `dedupe`)
-    /// or the stream is full; atomic.
-    pub async fn store<'a>(
+    /// Stores `envelope` in `queue`'s stream unless its id was seen (when
+    /// `dedupe`) or the stream is full; atomic.
+    pub async fn store(
         &self,
         queue: &str,
-        source: &str,
-        event_id: &str,
-        fields: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        envelope: &webhook_core::Envelope,
         dedupe: bool,
     ) -> Result<Stored, StoreError> {
         let mut invocation = self.script.prepare_invoke();
         invocation
-            .key(key::seen(queue, source, event_id))
+            .key(key::seen(queue, &envelope.source, &envelope.id))
             .key(key::events(queue))
             .arg(self.dedupe_ttl_ms)
             .arg(if dedupe { "1" } else { "0" })
             .arg(self.max_backlog);
-        for (field, value) in fields {
+        for (field, value) in envelope.encode().fields() {
             invocation.arg(field).arg(value);
         }
         let mut connection = self.connection.clone();

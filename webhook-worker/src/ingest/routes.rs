@@ -122,16 +122,7 @@ async fn handle(
             .increment(retained.dropped as u64);
     }
     let envelope = Envelope::new(id, meta.event_type, name, body).with_headers(retained.headers);
-    let outcome = ingest
-        .store
-        .store(
-            &source.queue,
-            &envelope.source,
-            &envelope.id,
-            envelope.encode().fields(),
-            dedupe,
-        )
-        .await;
+    let outcome = ingest.store.store(&source.queue, &envelope, dedupe).await;
     let latency_us = started.elapsed().as_micros() as u64;
     let (source, id, ty) = (
         Escaped(&envelope.source),

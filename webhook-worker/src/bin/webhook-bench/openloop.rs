@@ -219,15 +219,7 @@ pub(crate) fn serve_trivial(addr: &str, redis_url: Option<String>) -> anyhow::Re
                                     "github",
                                     body,
                                 );
-                                let _ = store
-                                    .store(
-                                        "trivial",
-                                        &envelope.source,
-                                        &envelope.id,
-                                        envelope.encode().fields(),
-                                        true,
-                                    )
-                                    .await;
+                                let _ = store.store("trivial", &envelope, true).await;
                             }
                             Ok::<_, std::convert::Infallible>(
                                 hyper::Response::builder()
