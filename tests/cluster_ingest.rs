@@ -1,7 +1,7 @@
 //! The ingest on a real local Redis Cluster (three masters the test starts
 //! itself): `REDIS_URL` names the cluster, queues in different slots are
 //! stored on the nodes that own them, dedupe and `/readyz` work as on one
-//! Redis.
+//! Redis, and an evicting policy on any one master is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -91,4 +91,35 @@ async fn the_ingest_stores_and_dedupes_on_a_cluster() {
         .unwrap();
     let status = ready.status();
     assert_eq!(status, StatusCode::OK, "{}", ready.text().await.unwrap());
+
+    // One master starts evicting: the ingest's re-check (every 5 s) sees it
+    // on that node and refuses events, as on one Redis.
+    let evicting = cluster.ports()[1];
+    cluster.config_set(evicting, "maxmemory-policy", "allkeys-lru");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let ready = client
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        if ready.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break ready.text().await.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an evicting master was not refused"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(answer.contains("allkeys-lru"), "{answer}");
+    let body = Case::GitHub.body();
+    let refused = client
+        .post(format!("http://{addr}/webhooks/gh-orders"))
+        .headers(Case::GitHub.sign(&key, &body, now))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -88,6 +88,15 @@ impl RedisCluster {
         format!("redis+cluster://{}", nodes.join(","))
     }
 
+    /// `CONFIG SET name value` on the node at `port`.
+    pub fn config_set(&self, port: u16, name: &str, value: &str) {
+        let out = cli(port, &["CONFIG", "SET", name, value]);
+        assert!(
+            out.as_deref().is_some_and(|o| o.trim() == "OK"),
+            "CONFIG SET {name} {value} on {port}: {out:?}"
+        );
+    }
+
     /// The nodes' ports.
     pub fn ports(&self) -> &[u16] {
         &self.ports

@@ -117,52 +117,86 @@ pub enum Refusal {
     Timeout(Duration),
 }
 
-/// Checks the eviction policy and persistence of the server behind `conn`:
-/// `Err(Refusal::Evicting)` for an `allkeys-*` policy, otherwise the
-/// warnings to log.
+/// Checks the eviction policy and persistence of the server behind `conn`
+/// (of every master, on a cluster): `Err(Refusal::Evicting)` for an
+/// `allkeys-*` policy on any of them, otherwise the warnings to log.
 pub async fn check<C: ConnectionLike + Send>(conn: &mut C) -> Result<Vec<Warning>, Refusal> {
     let mut warnings = Vec::new();
-    let config = config_get(conn, "maxmemory-policy").await;
-    let policy = match config {
-        Some(policy) => Some(policy),
-        None => {
-            let info: InfoDict = redis::cmd("INFO").arg("memory").query_async(conn).await?;
-            info.get::<String>("maxmemory_policy")
+    let mut warn = |warning: Warning| {
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
         }
     };
-    match policy.as_deref() {
-        None => warnings.push(Warning::PolicyUnknown),
-        Some(SAFE_POLICY) => {}
-        Some(policy) if policy.starts_with("allkeys-") => {
-            return Err(Refusal::Evicting {
-                policy: policy.to_owned(),
-            });
+    // `INFO memory` has the policy on every server since Redis 4; `CONFIG
+    // GET` is asked only when a (managed) server leaves it out.
+    let mut policies: Vec<Option<String>> = info(conn, "memory")
+        .await?
+        .iter()
+        .map(|node| node.get::<String>("maxmemory_policy"))
+        .collect();
+    if policies.iter().any(Option::is_none) {
+        let configured = config_get(conn, "maxmemory-policy").await;
+        for policy in policies.iter_mut().filter(|p| p.is_none()) {
+            policy.clone_from(&configured);
         }
-        Some(policy) if policy.starts_with("volatile-") => {
-            warnings.push(Warning::VolatileEviction {
-                policy: policy.to_owned(),
-            });
-        }
-        Some(policy) => warnings.push(Warning::UnknownPolicy {
-            policy: policy.to_owned(),
-        }),
     }
-    let info: InfoDict = redis::cmd("INFO")
-        .arg("persistence")
-        .query_async(conn)
-        .await?;
-    if info.get::<i64>("aof_enabled") == Some(0) {
+    for policy in policies {
+        match policy.as_deref() {
+            None => warn(Warning::PolicyUnknown),
+            Some(SAFE_POLICY) => {}
+            Some(policy) if policy.starts_with("allkeys-") => {
+                return Err(Refusal::Evicting {
+                    policy: policy.to_owned(),
+                });
+            }
+            Some(policy) if policy.starts_with("volatile-") => {
+                warn(Warning::VolatileEviction {
+                    policy: policy.to_owned(),
+                });
+            }
+            Some(policy) => warn(Warning::UnknownPolicy {
+                policy: policy.to_owned(),
+            }),
+        }
+    }
+    let persistence = info(conn, "persistence").await?;
+    if persistence
+        .iter()
+        .any(|node| node.get::<i64>("aof_enabled") == Some(0))
+    {
         let snapshots = config_get(conn, "save").await.map(|save| !save.is_empty());
-        warnings.push(Warning::NoAppendOnly { snapshots });
+        warn(Warning::NoAppendOnly { snapshots });
     }
     Ok(warnings)
 }
 
 /// The server's `run_id` (from `INFO server`): it changes when Redis
-/// restarts, which is when its settings may have changed.
+/// restarts, which is when its settings may have changed. On a cluster,
+/// every master's, sorted and joined, so a restart of any one shows.
 pub async fn run_id<C: ConnectionLike + Send>(conn: &mut C) -> Result<Option<String>, Refusal> {
-    let info: InfoDict = redis::cmd("INFO").arg("server").query_async(conn).await?;
-    Ok(info.get("run_id"))
+    let mut ids: Vec<String> = info(conn, "server")
+        .await?
+        .iter()
+        .filter_map(|node| node.get("run_id"))
+        .collect();
+    ids.sort();
+    Ok((!ids.is_empty()).then(|| ids.join(",")))
+}
+
+/// `INFO <section>` of the server behind `conn`: one reply, or on a
+/// cluster (where the redis crate sends `INFO` to every master) one per
+/// master.
+async fn info<C: ConnectionLike + Send>(
+    conn: &mut C,
+    section: &str,
+) -> Result<Vec<InfoDict>, Refusal> {
+    use redis::FromRedisValue as _;
+    let reply: redis::Value = redis::cmd("INFO").arg(section).query_async(conn).await?;
+    let parse = |value| InfoDict::from_redis_value(value).map_err(|e| Refusal::Redis(e.into()));
+    match reply {
+        redis::Value::Map(nodes) => nodes.into_iter().map(|(_, node)| parse(node)).collect(),
+        one => Ok(vec![parse(one)?]),
+    }
 }
 
 /// What a check found: the server's run id and its warnings, so a later
