@@ -18,10 +18,11 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 
 /// What a Redis URL names: one server, or a Redis Cluster.
 ///
-/// A cluster is written `redis+cluster://[user:password@]host:port,host:port,...`
-/// (any of its nodes; the client learns the rest), or as a comma-separated
-/// list of `redis://` URLs. Everything else is one server's URL, as the
-/// redis crate reads it.
+/// A cluster is written `redis+cluster://[user:password@]host:port,host:port,...[/db][?query]`
+/// (any of its nodes; the client learns the rest; the credentials, `/db`
+/// and query apply to every node), or as a comma-separated list of URLs
+/// (`redis://...,redis://...`). Everything else is one server's URL, as
+/// the redis crate reads it.
 #[derive(Clone)]
 pub enum Target {
     /// One Redis server.
@@ -62,19 +63,37 @@ fn cluster_nodes(url: &str) -> Option<Vec<String>> {
             Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
             None => (String::new(), rest),
         };
+        // A `/db` or `?query` after the last node applies to every node
+        // (the redis crate wants them the same on all).
+        let (hosts, suffix) = match hosts.find(['/', '?']) {
+            Some(at) => hosts.split_at(at),
+            None => (hosts, ""),
+        };
         let nodes = hosts
             .split(',')
             .map(str::trim)
             .filter(|h| !h.is_empty())
-            .map(|host| format!("redis://{credentials}{host}"))
+            .map(|host| format!("redis://{credentials}{host}{suffix}"))
             .collect();
         return Some(nodes);
     }
-    // A list only when every part is a URL of its own: a comma inside one
-    // URL (a password, a query) keeps it one server's.
+    url_list(url).map(|parts| parts.into_iter().map(str::to_owned).collect())
+}
+
+/// The parts of a comma-separated list of URLs: only when every part is a
+/// URL of its own (`<scheme>://...`), so a comma inside one URL (in a
+/// password, a query) keeps it one URL.
+fn url_list(url: &str) -> Option<Vec<&str>> {
+    let is_url = |part: &str| {
+        part.split_once("://").is_some_and(|(scheme, _)| {
+            !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        })
+    };
     let parts: Vec<&str> = url.split(',').map(str::trim).collect();
-    let all_urls = parts.iter().all(|p| p.starts_with("redis://"));
-    (parts.len() > 1 && all_urls).then(|| parts.into_iter().map(str::to_owned).collect())
+    (parts.len() > 1 && parts.iter().all(|p| is_url(p))).then_some(parts)
 }
 
 /// The shared connection: many small calls from many tasks, pipelined on
@@ -210,6 +229,18 @@ pub fn client(url: &str) -> redis::RedisResult<redis::Client> {
 /// `url` with any password replaced by `***` (in the user-info part and in
 /// a `pass`/`password` query parameter), for logs and errors.
 pub fn redact_url(url: &str) -> String {
+    match url_list(url) {
+        // A list of seed nodes: each URL has its own credentials.
+        Some(parts) => parts
+            .into_iter()
+            .map(redact_one)
+            .collect::<Vec<_>>()
+            .join(","),
+        None => redact_one(url),
+    }
+}
+
+fn redact_one(url: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),
@@ -258,6 +289,19 @@ mod tests {
             super::cluster_nodes("redis://a:1, redis://b:2"),
             Some(vec!["redis://a:1".to_owned(), "redis://b:2".to_owned()])
         );
+        assert_eq!(
+            super::cluster_nodes("rediss://a:1,rediss://b:2").map(|n| n.len()),
+            Some(2),
+            "a list of TLS URLs is a cluster too"
+        );
+        assert_eq!(
+            super::cluster_nodes("redis+cluster://a:1,b:2?protocol=resp3"),
+            Some(vec![
+                "redis://a:1?protocol=resp3".to_owned(),
+                "redis://b:2?protocol=resp3".to_owned()
+            ]),
+            "a query applies to every node"
+        );
         assert_eq!(super::cluster_nodes("redis://a:6379/0"), None);
         assert_eq!(
             super::cluster_nodes("redis://:pa,ss@a:6379"),
@@ -291,6 +335,23 @@ mod tests {
         assert_eq!(
             redact_url("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
+        );
+    }
+
+    #[test]
+    fn hides_every_password_of_a_cluster_url() {
+        assert_eq!(
+            redact_url("redis://:s1@a:7000?protocol=resp3,redis://:s2@b:7001"),
+            "redis://:***@a:7000?protocol=resp3,redis://:***@b:7001"
+        );
+        assert_eq!(
+            redact_url("redis+cluster://u:s,1@a:7000,b:7001"),
+            "redis+cluster://u:***@a:7000,b:7001"
+        );
+        assert_eq!(
+            redact_url("redis://:pa,ss@a:6379"),
+            "redis://:***@a:6379",
+            "a comma in one URL's password"
         );
     }
 }
