@@ -316,17 +316,15 @@ impl Store {
         limit: usize,
     ) -> Result<(u64, i64)> {
         let retries = key::retries(queue, group);
-        let due: Vec<String> = self
-            .query(
-                redis::cmd("ZRANGEBYSCORE")
-                    .arg(&retries)
-                    .arg("-inf")
-                    .arg(now_ms)
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(limit),
-            )
-            .await?;
+        let mut read = redis::cmd("ZRANGEBYSCORE");
+        read.arg(&retries)
+            .arg("-inf")
+            .arg(now_ms)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit);
+        // A read: retried on a blip like the script after it.
+        let due: Vec<String> = retried(|| self.query(&read)).await?;
         let mut invocation = self.promote.prepare_invoke();
         invocation
             .key(&retries)
