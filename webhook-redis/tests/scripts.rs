@@ -4,30 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../tests/support/redis_server.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod redis_server;
+mod common;
 
+use common::redis_server::RedisServer;
+use common::{create_group, eval, get, xadd, xlen};
 use redis::Value;
-use redis_server::RedisServer;
 use webhook_redis::script;
 
 const KEY: &str = "webhook:{q}:done:g:src/h/e1";
-
-fn eval<T: redis::FromRedisValue>(
-    c: &mut redis::Connection,
-    source: &str,
-    keys: &[&str],
-    args: &[&str],
-) -> T {
-    let mut command = redis::cmd("EVAL");
-    command.arg(source).arg(keys.len()).arg(keys).arg(args);
-    command.query(c).unwrap()
-}
-
-fn get(c: &mut redis::Connection, key: &str) -> Option<String> {
-    redis::cmd("GET").arg(key).query(c).unwrap()
-}
 
 #[test]
 fn only_the_lease_holder_can_renew_complete_schedule_or_bury() {
@@ -111,10 +95,6 @@ fn leases_and_completions_in_one_call_are_checked_one_by_one() {
     assert_eq!(replies, ["ok", "ok", "busy"]);
     let completed: Vec<i64> = eval(c, script::COMPLETE, &keys[..2], &["600000", "T1", "wrong"]);
     assert_eq!(completed, [1, 0]);
-}
-
-fn xlen(c: &mut redis::Connection, key: &str) -> i64 {
-    redis::cmd("XLEN").arg(key).query(c).unwrap()
 }
 
 #[test]
@@ -219,20 +199,8 @@ fn every_settling_script_run_again_by_its_token_answers_as_the_first_run() {
 
     // A whole entry dead-lettered: once, and only by the consumer it is
     // pending for.
-    let _: String = redis::cmd("XADD")
-        .arg("s")
-        .arg("*")
-        .arg("v")
-        .arg("9")
-        .query(c)
-        .unwrap();
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("s")
-        .arg("g")
-        .arg("0")
-        .query(c)
-        .unwrap();
+    xadd(c, "s", &["v", "9"]);
+    create_group(c, "s", "g");
     let id = read(c, "g", 1).remove(0);
     let dead = |c: &mut redis::Connection, consumer: &str| -> i64 {
         eval(
@@ -381,20 +349,8 @@ fn trimming_keeps_everything_a_lagging_group_still_needs() {
 fn pruning_removes_only_idle_consumers_that_own_nothing_and_never_the_caller() {
     let redis = RedisServer::start();
     let c = &mut redis.connection();
-    let _: String = redis::cmd("XADD")
-        .arg("s")
-        .arg("*")
-        .arg("v")
-        .arg("1")
-        .query(c)
-        .unwrap();
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("s")
-        .arg("g")
-        .arg("0")
-        .query(c)
-        .unwrap();
+    xadd(c, "s", &["v", "1"]);
+    create_group(c, "s", "g");
     // `c` owns the entry; `idle` and `me` own nothing.
     assert_eq!(read(c, "g", 1).len(), 1);
     for name in ["idle", "me"] {

@@ -7,14 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../tests/support/redis_server.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod redis_server;
+mod common;
 
 use std::collections::BTreeMap;
 
+use common::redis_server::RedisServer;
+use common::{create_group, eval, exists, get, try_eval, xadd, xlen};
 use redis::Value;
-use redis_server::RedisServer;
 use webhook_redis::script;
 
 const EVENTS: &str = "webhook:{q}:events";
@@ -23,30 +22,6 @@ const DUE: &str = "webhook:{q}:due:g";
 const DONE: &str = "webhook:{q}:done:g:src/h/evt_1";
 const RETRIES: &str = "webhook:{q}:retry:g";
 const RECORD_PREFIX: &str = "webhook:{q}:retry:g:";
-
-fn eval<T: redis::FromRedisValue>(
-    c: &mut redis::Connection,
-    source: &str,
-    keys: &[&str],
-    args: &[&str],
-) -> T {
-    try_eval(c, source, keys, args).unwrap()
-}
-
-fn try_eval<T: redis::FromRedisValue>(
-    c: &mut redis::Connection,
-    source: &str,
-    keys: &[&str],
-    args: &[&str],
-) -> redis::RedisResult<T> {
-    let mut command = redis::cmd("EVAL");
-    command.arg(source).arg(keys.len()).arg(keys).arg(args);
-    command.query(c)
-}
-
-fn get(c: &mut redis::Connection, key: &str) -> Option<String> {
-    redis::cmd("GET").arg(key).query(c).unwrap()
-}
 
 fn set(c: &mut redis::Connection, key: &str, value: &str, ttl_ms: u64) {
     let _: () = redis::cmd("SET")
@@ -60,23 +35,6 @@ fn set(c: &mut redis::Connection, key: &str, value: &str, ttl_ms: u64) {
 
 fn pttl(c: &mut redis::Connection, key: &str) -> i64 {
     redis::cmd("PTTL").arg(key).query(c).unwrap()
-}
-
-fn exists(c: &mut redis::Connection, key: &str) -> bool {
-    redis::cmd("EXISTS").arg(key).query(c).unwrap()
-}
-
-fn xlen(c: &mut redis::Connection, key: &str) -> i64 {
-    redis::cmd("XLEN").arg(key).query(c).unwrap()
-}
-
-fn xadd(c: &mut redis::Connection, key: &str, pairs: &[&str]) -> String {
-    redis::cmd("XADD")
-        .arg(key)
-        .arg("*")
-        .arg(pairs)
-        .query(c)
-        .unwrap()
 }
 
 /// A stream entry: its id and its field/value pairs, flat, in stored order.
@@ -106,17 +64,6 @@ fn fields(pairs: &[String]) -> BTreeMap<String, String> {
         .chunks(2)
         .map(|pair| (pair[0].clone(), pair[1].clone()))
         .collect()
-}
-
-fn create_group(c: &mut redis::Connection, stream: &str, group: &str) {
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(stream)
-        .arg(group)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query(c)
-        .unwrap();
 }
 
 /// `XREADGROUP` reply: per stream, its entries as (id, fields).
