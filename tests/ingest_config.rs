@@ -85,6 +85,15 @@ fn bad_settings_are_refused_with_what_to_change() {
 }
 
 #[test]
+fn a_cluster_url_is_a_redis_url() {
+    let cluster = "redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000";
+    let settings = resolve(&format!("redis_url = \"{cluster}\"\n{GITHUB}"), &[]).unwrap();
+    assert_eq!(settings.redis_url, cluster);
+    let settings = resolve(GITHUB, &[("REDIS_URL", "redis://a:1,redis://b:2")]).unwrap();
+    assert_eq!(settings.redis_url, "redis://a:1,redis://b:2");
+}
+
+#[test]
 fn a_password_in_the_redis_url_is_never_shown() {
     let message =
         resolve(&format!("redis_url = \"http://:hunter2@x\"\n{GITHUB}"), &[]).unwrap_err();

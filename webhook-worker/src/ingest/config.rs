@@ -188,11 +188,13 @@ impl IngestConfig {
         let redis_url = env("REDIS_URL")
             .or(self.redis_url)
             .unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
-        if let Err(error) = redis::Client::open(redis_url.as_str()) {
+        // The backend's own reading: one server's URL or a cluster's.
+        if let Err(error) = webhook_redis::connect::target(&redis_url, Duration::from_secs(1)) {
             return Err(invalid(
                 "redis_url",
                 format!(
-                    "`{}` is not a Redis URL ({}); write it like redis://127.0.0.1:6379",
+                    "`{}` is not a Redis URL ({}); write it like redis://127.0.0.1:6379, or \
+                     redis+cluster://host:port,host:port for a Redis Cluster",
                     crate::redact_url(&redis_url),
                     error
                 ),
