@@ -7,7 +7,7 @@
 mod common;
 
 use common::redis_server::RedisServer;
-use common::{create_group, eval, get, xadd, xlen};
+use common::{create_group, deliver, eval, get, xadd, xlen};
 use redis::Value;
 use webhook_redis::script;
 
@@ -201,7 +201,7 @@ fn every_settling_script_run_again_by_its_token_answers_as_the_first_run() {
     // pending for.
     xadd(c, "s", &["v", "9"]);
     create_group(c, "s", "g");
-    let id = read(c, "g", 1).remove(0);
+    let id = deliver(c, "s", "g", "c", 1).remove(0);
     let dead = |c: &mut redis::Connection, consumer: &str| -> i64 {
         eval(
             c,
@@ -241,28 +241,6 @@ fn ids(c: &mut redis::Connection) -> Vec<String> {
     entries.into_iter().map(|(id, _)| id).collect()
 }
 
-/// `XREADGROUP` reply: per stream, its entries as (id, fields).
-type ReadReply = Option<Vec<(String, Vec<(String, Value)>)>>;
-
-fn read(c: &mut redis::Connection, group: &str, count: usize) -> Vec<String> {
-    let reply: ReadReply = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(group)
-        .arg("c")
-        .arg("COUNT")
-        .arg(count)
-        .arg("STREAMS")
-        .arg("s")
-        .arg(">")
-        .query(c)
-        .unwrap();
-    reply
-        .unwrap_or_default()
-        .into_iter()
-        .flat_map(|(_, entries)| entries.into_iter().map(|(id, _)| id))
-        .collect()
-}
-
 fn trim(c: &mut redis::Connection) -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -296,14 +274,14 @@ fn trimming_keeps_everything_a_lagging_group_still_needs() {
             .unwrap();
     }
     let all = ids(c);
-    let fast = read(c, "fast", 10);
+    let fast = deliver(c, "s", "fast", "c", 10);
     let _: i64 = redis::cmd("XACK")
         .arg("s")
         .arg("fast")
         .arg(&fast)
         .query(c)
         .unwrap();
-    let slow = read(c, "slow", 3);
+    let slow = deliver(c, "s", "slow", "c", 3);
     for _ in 0..3 {
         trim(c);
         assert_eq!(
@@ -331,7 +309,7 @@ fn trimming_keeps_everything_a_lagging_group_still_needs() {
     assert_eq!(ids(c), all[2..]);
 
     // Everything read and acknowledged: the last entry given stays.
-    let rest = read(c, "slow", 10);
+    let rest = deliver(c, "s", "slow", "c", 10);
     let _: i64 = redis::cmd("XACK")
         .arg("s")
         .arg("slow")
@@ -352,7 +330,7 @@ fn pruning_removes_only_idle_consumers_that_own_nothing_and_never_the_caller() {
     xadd(c, "s", &["v", "1"]);
     create_group(c, "s", "g");
     // `c` owns the entry; `idle` and `me` own nothing.
-    assert_eq!(read(c, "g", 1).len(), 1);
+    assert_eq!(deliver(c, "s", "g", "c", 1).len(), 1);
     for name in ["idle", "me"] {
         let _: i64 = redis::cmd("XGROUP")
             .arg("CREATECONSUMER")

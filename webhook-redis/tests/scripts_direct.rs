@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::redis_server::RedisServer;
-use common::{create_group, eval, exists, get, try_eval, xadd, xlen};
+use common::{create_group, deliver, eval, exists, get, try_eval, xadd, xlen};
 use redis::Value;
 use webhook_redis::script;
 
@@ -63,35 +63,6 @@ fn fields(pairs: &[String]) -> BTreeMap<String, String> {
     pairs
         .chunks(2)
         .map(|pair| (pair[0].clone(), pair[1].clone()))
-        .collect()
-}
-
-/// `XREADGROUP` reply: per stream, its entries as (id, fields).
-type ReadReply = Option<Vec<(String, Vec<(String, Value)>)>>;
-
-/// Delivers up to `count` new entries of `stream` to `consumer`: their ids.
-fn deliver(
-    c: &mut redis::Connection,
-    stream: &str,
-    group: &str,
-    consumer: &str,
-    count: usize,
-) -> Vec<String> {
-    let reply: ReadReply = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(group)
-        .arg(consumer)
-        .arg("COUNT")
-        .arg(count)
-        .arg("STREAMS")
-        .arg(stream)
-        .arg(">")
-        .query(c)
-        .unwrap();
-    reply
-        .unwrap_or_default()
-        .into_iter()
-        .flat_map(|(_, entries)| entries.into_iter().map(|(id, _)| id))
         .collect()
 }
 

@@ -6,6 +6,8 @@
 #[path = "../../../tests/support/redis_server.rs"]
 pub mod redis_server;
 
+use redis::Value;
+
 pub fn eval<T: redis::FromRedisValue>(
     c: &mut redis::Connection,
     source: &str,
@@ -56,4 +58,33 @@ pub fn create_group(c: &mut redis::Connection, stream: &str, group: &str) {
         .arg("MKSTREAM")
         .query(c)
         .unwrap();
+}
+
+/// `XREADGROUP` reply: per stream, its entries as (id, fields).
+pub type ReadReply = Option<Vec<(String, Vec<(String, Value)>)>>;
+
+/// Delivers up to `count` new entries of `stream` to `consumer`: their ids.
+pub fn deliver(
+    c: &mut redis::Connection,
+    stream: &str,
+    group: &str,
+    consumer: &str,
+    count: usize,
+) -> Vec<String> {
+    let reply: ReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg(consumer)
+        .arg("COUNT")
+        .arg(count)
+        .arg("STREAMS")
+        .arg(stream)
+        .arg(">")
+        .query(c)
+        .unwrap();
+    reply
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(_, entries)| entries.into_iter().map(|(id, _)| id))
+        .collect()
 }
