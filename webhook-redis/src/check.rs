@@ -249,21 +249,19 @@ pub async fn findings<C: ConnectionLike + Send>(
     .unwrap_or(Err(Refusal::Timeout(timeout)))
 }
 
-/// Runs [`findings`] on a new connection of `client` at start-up, logging
-/// each warning, and returns what it found. Returns the refusal for an
-/// evicting policy; when Redis does not answer it logs that the check could
-/// not be made and returns `Ok(None)` (the process starts, and its Redis
-/// errors say the rest).
+/// Runs [`findings`] on a new connection to `target` (one server, or every
+/// master of a cluster) at start-up, logging each warning, and returns what
+/// it found. Returns the refusal for an evicting policy; when Redis does
+/// not answer it logs that the check could not be made and returns
+/// `Ok(None)` (the process starts, and its Redis errors say the rest).
 pub async fn at_start(
-    client: &redis::Client,
+    target: &crate::connect::Target,
     timeout: Duration,
 ) -> Result<Option<Findings>, Refusal> {
-    let checked =
-        match tokio::time::timeout(timeout, client.get_multiplexed_async_connection()).await {
-            Ok(Ok(mut conn)) => findings(&mut conn, timeout).await,
-            Ok(Err(error)) => Err(error.into()),
-            Err(_) => Err(Refusal::Timeout(timeout)),
-        };
+    let checked = match crate::connect::shared(target, timeout) {
+        Ok(mut conn) => findings(&mut conn, timeout).await,
+        Err(error) => Err(error.into()),
+    };
     match checked {
         Ok(found) => {
             found.log_warnings();
@@ -281,36 +279,33 @@ pub async fn at_start(
 }
 
 /// A running worker's re-check: every `every`, checks Redis's settings again
-/// on a connection of `client` (the worker's connections reconnect by
-/// themselves, possibly to a restarted or reconfigured server) and logs
+/// on a connection to `target` that reconnects by itself (as the worker's
+/// connections do, possibly to a restarted or reconfigured server) and logs
 /// when the server restarted (its run id) or what was found changed. An
 /// evicting policy is logged as an error at every check: the worker keeps
 /// running, since stopping would not bring back what is evicted, but the
 /// operator must set `maxmemory-policy noeviction`. `last` is what the
 /// start-up check found, if it could check. Ends when `stop` changes.
 pub async fn recheck_loop(
-    client: redis::Client,
+    target: crate::connect::Target,
     timeout: Duration,
     every: Duration,
     mut last: Option<Findings>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut conn = None;
+    let mut conn = match crate::connect::shared(&target, timeout) {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::warn!(%error, "cannot check Redis's settings while running");
+            return;
+        }
+    };
     loop {
         tokio::select! {
             () = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        if conn.is_none() {
-            conn = tokio::time::timeout(timeout, client.get_multiplexed_async_connection())
-                .await
-                .ok()
-                .and_then(Result::ok);
-        }
-        let Some(c) = conn.as_mut() else {
-            continue;
-        };
-        match findings(c, timeout).await {
+        match findings(&mut conn, timeout).await {
             Ok(found) => {
                 found.log_if_changed(last.as_ref());
                 last = Some(found);
@@ -321,7 +316,6 @@ pub async fn recheck_loop(
             }
             Err(error) => {
                 tracing::debug!(%error, "could not check Redis's settings again");
-                conn = None;
             }
         }
     }

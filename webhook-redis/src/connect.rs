@@ -3,15 +3,16 @@
 //! | path | connection | why |
 //! |---|---|---|
 //! | the ingest's script calls, the worker's leases, settlements, acks, claims, promotions | [`shared`]: one multiplexed connection (one per node on a cluster), reconnecting by itself | many small calls from many tasks pipeline on one socket: the ingest's 30,000+ calls a second need no pool, and a pool's checkout would cost more than the call |
-//! | the worker's blocking `XREADGROUP` | a dedicated multiplexed connection ([`Reader`](crate::worker::Reader)) | a blocking read on the shared connection would stall every other call behind it |
-//! | the operator commands and the worker's gauges | [`operator`]: a short-lived connection, checked with `PING` | fail fast on a wrong URL; one command at a time |
+//! | the worker's blocking `XREADGROUP` | a dedicated connection per read loop ([`Reader`](crate::worker::Reader)), its answer bounded by the block time plus the timeout; one loop for all queues on one server, one per queue on a cluster (one read reaches one hash slot), each a cluster connection of its own | a blocking read on the shared connection would stall every other call behind it |
+//! | the worker's settings re-check and queue gauges | a [`shared`] connection each | their few commands never queue behind the handlers' calls |
+//! | the operator commands | [`operator`]: the same kind, checked with `PING`, 3 s to connect and 30 s for an answer | fail fast on a wrong URL, wait for a long `SCAN` ([`Shared::scan`] runs it on every master of a cluster) |
 //!
 //! Every connection disables Nagle's algorithm (small commands, each
 //! waited for), and every call is bounded by the caller's timeout.
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// The Redis URL when none is configured.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
@@ -44,12 +45,17 @@ impl std::fmt::Debug for Target {
 /// Reads `url` ([`Target`]); a cluster's connections and answers are
 /// bounded by `timeout`.
 pub fn target(url: &str, timeout: Duration) -> redis::RedisResult<Target> {
+    target_bounded(url, timeout, timeout)
+}
+
+/// [`target`] with separate bounds for connecting and for an answer.
+fn target_bounded(url: &str, connect: Duration, answer: Duration) -> redis::RedisResult<Target> {
     let Some(nodes) = cluster_nodes(url) else {
         return client(url).map(Target::Single);
     };
     let client = redis::cluster::ClusterClient::builder(nodes)
-        .connection_timeout(timeout)
-        .response_timeout(timeout)
+        .connection_timeout(connect)
+        .response_timeout(answer)
         .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
         .build()?;
     Ok(Target::Cluster(Box::new(client)))
@@ -128,11 +134,19 @@ impl LazyCluster {
 /// The shared connection to `target`, each attempt and each answer
 /// bounded by `timeout` (a cluster's bounds are set on its [`Target`]).
 pub fn shared(target: &Target, timeout: Duration) -> redis::RedisResult<Shared> {
+    shared_bounded(target, timeout, timeout)
+}
+
+fn shared_bounded(
+    target: &Target,
+    connect: Duration,
+    answer: Duration,
+) -> redis::RedisResult<Shared> {
     match target {
         Target::Single(client) => {
             let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout))
+                .set_connection_timeout(Some(connect))
+                .set_response_timeout(Some(answer))
                 .set_number_of_retries(2)
                 .set_max_delay(Duration::from_secs(1));
             Ok(Shared(SharedInner::Single(
@@ -189,16 +203,110 @@ impl redis::aio::ConnectionLike for Shared {
     }
 }
 
-/// A connection for operator commands on `url`, checked with `PING`:
-/// connecting may take 3 s, an answer 30 s (a long `SCAN`).
-pub async fn operator(url: &str) -> redis::RedisResult<MultiplexedConnection> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(3)))
-        .set_response_timeout(Some(Duration::from_secs(30)));
-    let mut connection = client(url)?
-        .get_multiplexed_async_connection_with_config(&config)
+impl Shared {
+    /// Every key matching `pattern` of type `kind`, by `SCAN` (on a
+    /// cluster: on every master, each with its own cursor).
+    pub async fn scan(&mut self, pattern: &str, kind: &str) -> redis::RedisResult<Vec<String>> {
+        let command = |cursor: u64| {
+            let mut command = redis::cmd("SCAN");
+            command
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .arg("TYPE")
+                .arg(kind);
+            command
+        };
+        let mut found = Vec::new();
+        match &mut self.0 {
+            SharedInner::Single(connection) => {
+                let mut cursor = 0u64;
+                loop {
+                    let (next, keys): (u64, Vec<String>) =
+                        command(cursor).query_async(connection).await?;
+                    found.extend(keys);
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+            }
+            SharedInner::Cluster(lazy) => {
+                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                let mut connection = lazy.get().await?;
+                for (host, port) in masters(&mut connection).await? {
+                    let mut cursor = 0u64;
+                    loop {
+                        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                            host: host.clone(),
+                            port,
+                        });
+                        let reply = connection.route_command(command(cursor), route).await?;
+                        let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply)?;
+                        found.extend(keys);
+                        if next == 0 {
+                            break;
+                        }
+                        cursor = next;
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The masters of a cluster, as `CLUSTER SLOTS` names them (the names its
+/// client routes by).
+async fn masters(
+    connection: &mut redis::cluster_async::ClusterConnection,
+) -> redis::RedisResult<Vec<(String, u16)>> {
+    use redis::Value;
+    let reply: Vec<Value> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(connection)
         .await?;
-    let _: String = redis::cmd("PING").query_async(&mut connection).await?;
+    let mut masters = Vec::new();
+    for range in reply {
+        // [start, end, [host, port, id, ...], replicas...]
+        let Value::Array(range) = range else { continue };
+        let Some(Value::Array(node)) = range.get(2) else {
+            continue;
+        };
+        let host = match node.first() {
+            Some(Value::BulkString(host)) => String::from_utf8_lossy(host).into_owned(),
+            Some(Value::SimpleString(host)) => host.clone(),
+            _ => continue,
+        };
+        let Some(Value::Int(port)) = node.get(1) else {
+            continue;
+        };
+        let Ok(port) = u16::try_from(*port) else {
+            continue;
+        };
+        if !masters.contains(&(host.clone(), port)) {
+            masters.push((host, port));
+        }
+    }
+    if masters.is_empty() {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "the cluster named no masters",
+            "CLUSTER SLOTS answered no slot ranges; is every slot assigned?".to_owned(),
+        )));
+    }
+    Ok(masters)
+}
+
+/// A connection for operator commands on `url` (one server or a cluster),
+/// checked with `PING`: connecting may take 3 s, an answer 30 s (a long
+/// `SCAN`).
+pub async fn operator(url: &str) -> redis::RedisResult<Shared> {
+    let (connect, answer) = (Duration::from_secs(3), Duration::from_secs(30));
+    let mut connection = shared_bounded(&target_bounded(url, connect, answer)?, connect, answer)?;
+    let _: redis::Value = redis::cmd("PING").query_async(&mut connection).await?;
     Ok(connection)
 }
 
@@ -206,21 +314,8 @@ pub async fn operator(url: &str) -> redis::RedisResult<MultiplexedConnection> {
 /// Nagle's algorithm: the ingest and the worker send small commands and
 /// wait for each answer, so delayed small packets would add latency to
 /// every event.
-///
-/// A cluster URL ([`Target`]) is refused with a message saying so: only
-/// the ingest runs on a cluster so far; the worker and the operator
-/// commands need one server.
-pub fn client(url: &str) -> redis::RedisResult<redis::Client> {
+fn client(url: &str) -> redis::RedisResult<redis::Client> {
     use redis::IntoConnectionInfo as _;
-    if cluster_nodes(url).is_some() {
-        return Err(redis::RedisError::from((
-            redis::ErrorKind::InvalidClientConfig,
-            "a Redis Cluster URL",
-            "only `webhook ingest` runs on a Redis Cluster so far; give workers and the \
-             operator commands one server's URL (redis://host:port)"
-                .to_owned(),
-        )));
-    }
     let info = url.into_connection_info()?;
     let tcp = info.tcp_settings().clone().set_nodelay(true);
     redis::Client::open(info.set_tcp_settings(tcp))
@@ -315,11 +410,6 @@ mod tests {
             ),
             Ok(super::Target::Cluster(_))
         ));
-        let refused = super::client("redis+cluster://127.0.0.1:7000").err();
-        assert!(
-            refused.is_some_and(|e| e.to_string().contains("only `webhook ingest`")),
-            "a cluster URL given to a single-server path is refused, saying why"
-        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Queue statistics: stream, groups, consumers, retries, dead letters.
 //! The operator commands and the worker's gauges read them.
 
+use crate::connect::Shared;
 use redis::Value;
-use redis::aio::MultiplexedConnection;
 
 use crate::key;
 
@@ -71,33 +71,17 @@ pub struct ConsumerStats {
 /// The queues in this Redis: every queue with a `webhook:{<queue>}:events`
 /// stream, or with dead letters (`webhook:{<queue>}:dead`) left after its
 /// events stream was deleted.
-pub async fn queues(connection: &mut MultiplexedConnection) -> Result<Vec<String>, StatsError> {
+pub async fn queues(connection: &mut Shared) -> Result<Vec<String>, StatsError> {
     let mut found = Vec::new();
     for suffix in ["events", "dead"] {
         let pattern = format!("webhook:{{*}}:{suffix}");
         let end = format!("}}:{suffix}");
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .arg("TYPE")
-                .arg("stream")
-                .query_async(connection)
-                .await?;
-            found.extend(keys.iter().filter_map(|k| {
-                k.strip_prefix("webhook:{")?
-                    .strip_suffix(end.as_str())
-                    .map(str::to_owned)
-            }));
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        let keys = connection.scan(&pattern, "stream").await?;
+        found.extend(keys.iter().filter_map(|k| {
+            k.strip_prefix("webhook:{")?
+                .strip_suffix(end.as_str())
+                .map(str::to_owned)
+        }));
     }
     found.sort();
     found.dedup();
@@ -107,10 +91,7 @@ pub async fn queues(connection: &mut MultiplexedConnection) -> Result<Vec<String
 /// Fails with [`StatsError::UnknownQueue`] unless `queue` exists in this
 /// Redis: it has an events stream (or, after someone deleted that, dead
 /// letters).
-pub async fn require_queue(
-    connection: &mut MultiplexedConnection,
-    queue: &str,
-) -> Result<(), StatsError> {
+pub async fn require_queue(connection: &mut Shared, queue: &str) -> Result<(), StatsError> {
     let exists: i64 = redis::cmd("EXISTS")
         .arg(key::events(queue))
         .arg(key::dead(queue))
@@ -125,7 +106,7 @@ pub async fn require_queue(
 /// `wanted` when it names queues, each checked with [`require_queue`];
 /// else every queue in this Redis ([`queues`]).
 pub async fn resolve_queues(
-    connection: &mut MultiplexedConnection,
+    connection: &mut Shared,
     wanted: &[String],
 ) -> Result<Vec<String>, StatsError> {
     if wanted.is_empty() {
@@ -138,10 +119,7 @@ pub async fn resolve_queues(
 }
 
 /// The state of one queue.
-pub async fn stats(
-    connection: &mut MultiplexedConnection,
-    queue: &str,
-) -> Result<QueueStats, StatsError> {
+pub async fn stats(connection: &mut Shared, queue: &str) -> Result<QueueStats, StatsError> {
     require_queue(connection, queue).await?;
     let stream = key::events(queue);
     let length: u64 = redis::cmd("XLEN")

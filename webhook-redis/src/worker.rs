@@ -457,25 +457,64 @@ impl Store {
 }
 
 /// The dedicated connection for blocking reads: a blocking command on the
-/// shared connection would stall every other command.
+/// shared connection would stall every other command. Its answers may take
+/// the whole block time, so it has a response timeout of its own.
+///
+/// On a cluster every stream of one read must be in one hash slot (all of a
+/// queue's streams are, by their hash tag): the worker runs one reader per
+/// queue there. Each has its own cluster connection, which follows `MOVED`
+/// when a slot moves or a replica takes over.
 pub struct Reader {
-    client: redis::Client,
-    connection: Option<MultiplexedConnection>,
+    target: crate::connect::Target,
+    connection: Option<ReadConnection>,
     timeout: Duration,
 }
 
+enum ReadConnection {
+    Single(MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
 impl Reader {
-    /// A reader on `client`'s server; connects on the first read, within
-    /// `timeout`.
-    pub fn new(client: redis::Client, timeout: Duration) -> Self {
+    /// A reader on `target`; connects on the first read, within `timeout`.
+    pub fn new(target: &crate::connect::Target, timeout: Duration) -> Self {
         Self {
-            client,
+            target: target.clone(),
             connection: None,
             timeout,
         }
     }
 
-    /// `XREADGROUP ... BLOCK` over `streams`, at most `count` entries.
+    async fn connect(&self, block: Duration) -> Result<ReadConnection> {
+        let answer = block + self.timeout;
+        match &self.target {
+            crate::connect::Target::Single(client) => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(answer));
+                Ok(ReadConnection::Single(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                ))
+            }
+            crate::connect::Target::Cluster(client) => {
+                let config = redis::cluster::ClusterConfig::new()
+                    .set_connection_timeout(self.timeout)
+                    .set_response_timeout(answer);
+                let connecting = client.get_async_connection_with_config(config);
+                // The cluster client tries every seed node in turn: bound the whole.
+                Ok(ReadConnection::Cluster(
+                    tokio::time::timeout(self.timeout * 2, connecting)
+                        .await
+                        .map_err(|_| timeout_error(self.timeout * 2))??,
+                ))
+            }
+        }
+    }
+
+    /// `XREADGROUP ... BLOCK` over `streams` (on a cluster: of one hash
+    /// slot), at most `count` entries from each.
     pub async fn read(
         &mut self,
         streams: &[String],
@@ -486,16 +525,7 @@ impl Reader {
     ) -> Result<Vec<Entry>> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
-            None => {
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(block + self.timeout));
-                self.connection.insert(
-                    self.client
-                        .get_multiplexed_async_connection_with_config(&config)
-                        .await?,
-                )
-            }
+            None => self.connection.insert(self.connect(block).await?),
         };
         let mut command = redis::cmd("XREADGROUP");
         command
@@ -511,7 +541,10 @@ impl Reader {
         for _ in streams {
             command.arg(">");
         }
-        let reply: std::result::Result<Value, _> = command.query_async(connection).await;
+        let reply: std::result::Result<Value, _> = match connection {
+            ReadConnection::Single(connection) => command.query_async(connection).await,
+            ReadConnection::Cluster(connection) => command.query_async(connection).await,
+        };
         match reply {
             Ok(reply) => reply::read_reply(reply),
             Err(error) => {

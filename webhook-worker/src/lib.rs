@@ -28,4 +28,4 @@ pub use webhook_core;
 /// Redis's settings that can lose or repeat work, checked at start and again.
 pub use webhook_redis::check as redis_check;
 
-pub use webhook_redis::connect::{client as redis_client, redact_url};
+pub use webhook_redis::connect::redact_url;

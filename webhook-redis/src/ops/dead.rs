@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use crate::connect::Shared;
 use crate::{extra, key, script};
 use bytes::Bytes;
-use redis::aio::MultiplexedConnection;
 use webhook_core::layout::field;
 use webhook_core::{Envelope, EventPattern};
 
@@ -188,7 +188,7 @@ fn pairs(flat: Vec<Vec<u8>>) -> Vec<(String, Bytes)> {
 
 /// The dead letters of `queue` that match `filter`, oldest first.
 pub async fn list(
-    connection: &mut MultiplexedConnection,
+    connection: &mut Shared,
     queue: &str,
     filter: &DeadFilter,
 ) -> Result<Vec<DeadLetter>, OpsError> {
@@ -221,7 +221,7 @@ pub async fn list(
 /// The dead letters of every queue in `queues` that match `filter`, queue
 /// by queue, oldest first within each.
 pub async fn list_queues(
-    connection: &mut MultiplexedConnection,
+    connection: &mut Shared,
     queues: &[String],
     filter: &DeadFilter,
 ) -> Result<Vec<DeadLetter>, OpsError> {
@@ -233,11 +233,7 @@ pub async fn list_queues(
 }
 
 /// One dead letter by id.
-pub async fn show(
-    connection: &mut MultiplexedConnection,
-    queue: &str,
-    id: &str,
-) -> Result<DeadLetter, OpsError> {
+pub async fn show(connection: &mut Shared, queue: &str, id: &str) -> Result<DeadLetter, OpsError> {
     let missing = || OpsError::NoSuchDeadLetter {
         queues: vec![queue.to_owned()],
         id: id.to_owned(),
@@ -263,7 +259,7 @@ pub async fn show(
 /// does ([`OpsError::NoSuchDeadLetter`]) or when several do
 /// ([`OpsError::AmbiguousDeadLetter`]).
 pub async fn find(
-    connection: &mut MultiplexedConnection,
+    connection: &mut Shared,
     queues: &[String],
     id: &str,
 ) -> Result<DeadLetter, OpsError> {
@@ -323,7 +319,7 @@ pub enum ReplayOutcome {
 /// every matching handler for a whole-entry dead letter); handlers already
 /// done for the event are not run again.
 pub async fn replay(
-    connection: &mut MultiplexedConnection,
+    connection: &mut Shared,
     letter: &DeadLetter,
     marker_ttl: Duration,
 ) -> Result<ReplayOutcome, OpsError> {
@@ -374,11 +370,7 @@ pub async fn replay(
 }
 
 /// Deletes dead letters; returns how many were still there.
-pub async fn purge(
-    connection: &mut MultiplexedConnection,
-    queue: &str,
-    ids: &[String],
-) -> Result<u64, OpsError> {
+pub async fn purge(connection: &mut Shared, queue: &str, ids: &[String]) -> Result<u64, OpsError> {
     if ids.is_empty() {
         return Ok(0);
     }

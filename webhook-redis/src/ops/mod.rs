@@ -79,7 +79,7 @@ fn no_such_dead_letter(queues: &[String], id: &str) -> String {
 
 /// A connection for operator commands, failing fast on a wrong URL
 /// ([`crate::connect::operator`]).
-pub async fn connect(url: &str) -> Result<redis::aio::MultiplexedConnection, OpsError> {
+pub async fn connect(url: &str) -> Result<crate::connect::Shared, OpsError> {
     crate::connect::operator(url)
         .await
         .map_err(|error| OpsError::Redis {

@@ -155,7 +155,7 @@ pub(super) async fn dlq(command: DlqCommand, out: &mut Output<'_>) -> Result<(),
 /// The dead letters a replay or purge applies to (one id, or a filter),
 /// and the queues that were read.
 async fn select(
-    connection: &mut redis::aio::MultiplexedConnection,
+    connection: &mut webhook_redis::connect::Shared,
     filter: &FilterArgs,
     id: Option<&str>,
     all: bool,

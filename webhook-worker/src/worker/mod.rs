@@ -50,7 +50,7 @@ pub struct Worker {
     visibility: Duration,
     registries: HashMap<String, Registry>,
     state: StateMap,
-    client: redis::Client,
+    target: webhook_redis::connect::Target,
 }
 
 impl std::fmt::Debug for Worker {
@@ -146,11 +146,10 @@ impl Worker {
         crate::logging::init();
         // An evicting Redis deletes events and done markers: refuse it (the
         // check logs warnings and why it refuses).
-        let findings = crate::redis_check::at_start(&self.client, self.settings.redis_timeout)
+        let findings = crate::redis_check::at_start(&self.target, self.settings.redis_timeout)
             .await
             .map_err(WorkerError::UnsafeRedis)?;
-        let client = self.client.clone();
-        let recheck_client = client.clone();
+        let target = self.target.clone();
         let (acks, ack_queue) = tokio::sync::mpsc::unbounded_channel();
         let (settles, settle_queue) = tokio::sync::mpsc::unbounded_channel();
         let rt = Arc::new(self.into_runtime(acks, settles)?);
@@ -201,20 +200,31 @@ impl Worker {
             }
             pause = (pause * 2).min(Duration::from_secs(5));
         }
-        let reader = store::Reader::new(client, rt.settings.redis_timeout);
-        let mut loops = vec![
-            tokio::spawn(tasks::read_loop(Arc::clone(&rt), reader, stop_rx.clone())),
+        let mut loops: Vec<_> = rt
+            .read_groups(&target)
+            .into_iter()
+            .map(|streams| {
+                let reader = store::Reader::new(&target, rt.settings.redis_timeout);
+                tokio::spawn(tasks::read_loop(
+                    Arc::clone(&rt),
+                    streams,
+                    reader,
+                    stop_rx.clone(),
+                ))
+            })
+            .collect();
+        loops.extend([
             tokio::spawn(tasks::reclaim_loop(Arc::clone(&rt), stop_rx.clone())),
             tokio::spawn(tasks::schedule_loop(Arc::clone(&rt), stop_rx.clone())),
             tokio::spawn(tasks::trim_loop(Arc::clone(&rt), stop_rx.clone())),
             tokio::spawn(crate::redis_check::recheck_loop(
-                recheck_client,
+                target.clone(),
                 rt.settings.redis_timeout,
                 rt.settings.redis_check_interval,
                 findings,
                 stop_rx.clone(),
             )),
-        ];
+        ]);
         if let Some(addr) = rt.settings.metrics_listen {
             let mut stopped = stop_rx.clone();
             loops.push(tokio::spawn(async move {
@@ -225,7 +235,11 @@ impl Worker {
                     tracing::error!(%error, %addr, "cannot serve /metrics; set another --metrics-listen");
                 }
             }));
-            loops.push(tokio::spawn(tasks::gauge_loop(Arc::clone(&rt), stop_rx)));
+            loops.push(tokio::spawn(tasks::gauge_loop(
+                Arc::clone(&rt),
+                target.clone(),
+                stop_rx,
+            )));
         }
         shutdown.await;
         // One deadline over the whole stop: loops, runs in flight and the
@@ -454,8 +468,8 @@ impl WorkerBuilder {
             Some(visibility) => visibility,
             None => (longest.0 + Duration::from_secs(30)).max(Duration::from_secs(60)),
         };
-        let client =
-            crate::redis_client(&settings.redis_url).map_err(|error| WorkerError::Redis {
+        let target = webhook_redis::connect::target(&settings.redis_url, settings.redis_timeout)
+            .map_err(|error| WorkerError::Redis {
                 url: crate::redact_url(&settings.redis_url),
                 error,
             })?;
@@ -464,7 +478,7 @@ impl WorkerBuilder {
             visibility,
             registries,
             state: self.state,
-            client,
+            target,
         })
     }
 }
@@ -478,8 +492,7 @@ impl Worker {
         settles: tokio::sync::mpsc::UnboundedSender<tasks::Settle>,
     ) -> Result<Runtime, WorkerError> {
         let settings = self.settings;
-        let target = webhook_redis::connect::Target::Single(self.client.clone());
-        let store = store::Store::new(&target, settings.redis_timeout).map_err(|error| {
+        let store = store::Store::new(&self.target, settings.redis_timeout).map_err(|error| {
             WorkerError::Redis {
                 url: crate::redact_url(&settings.redis_url),
                 error,
@@ -530,6 +543,23 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
+    /// The streams each read loop reads, one loop per set: on one server all
+    /// of them in one read; on a cluster, where one read reaches one hash
+    /// slot, a set per queue (a queue's streams share its slot).
+    fn read_groups(&self, target: &webhook_redis::connect::Target) -> Vec<Vec<String>> {
+        match target {
+            webhook_redis::connect::Target::Single(_) => vec![self.streams()],
+            webhook_redis::connect::Target::Cluster(_) => {
+                let mut queues: Vec<&String> = self.registries.keys().collect();
+                queues.sort_unstable();
+                queues
+                    .into_iter()
+                    .map(|queue| vec![key::events(queue), key::due(queue, &self.settings.group)])
+                    .collect()
+            }
+        }
+    }
+
     /// Every stream this worker reads: each queue's events and its group's due retries.
     pub(crate) fn streams(&self) -> Vec<String> {
         let mut streams: Vec<String> = self.streams.keys().cloned().collect();

@@ -16,28 +16,25 @@ const MAX_BATCH: usize = 256;
 /// The longest the retry scheduler sleeps when it knows of no due time.
 const SCHEDULER_POLL: Duration = Duration::from_millis(100);
 
-/// Reads new entries in batches sized by the free concurrency slots.
+/// Reads new entries of `streams` in batches sized by the free concurrency
+/// slots. While its read blocks, a loop holds one slot only, so the loops of
+/// other queues (one per queue on a cluster) can take the rest; what a read
+/// returns beyond the free slots waits for slots to free up.
 pub(crate) async fn read_loop(
     rt: Arc<Runtime>,
+    streams: Vec<String>,
     mut reader: Reader,
     mut stop: watch::Receiver<bool>,
 ) {
-    let streams = rt.streams();
     let mut failures = 0u32;
     loop {
         let first = tokio::select! {
             permit = Arc::clone(&rt.slots).acquire_owned() => match permit { Ok(permit) => permit, Err(_) => return },
             _ = stop.changed() => return,
         };
-        let mut permits = vec![first];
-        while permits.len() < MAX_BATCH {
-            match Arc::clone(&rt.slots).try_acquire_owned() {
-                Ok(permit) => permits.push(permit),
-                Err(_) => break,
-            }
-        }
+        let free = (1 + rt.slots.available_permits()).min(MAX_BATCH);
         // COUNT applies per stream: split the free slots between them.
-        let count = permits.len().div_ceil(streams.len()).max(1);
+        let count = free.div_ceil(streams.len()).max(1);
         // A read in flight is not cancelled on stop (it blocks at most
         // `block`): what it returns was already delivered to this consumer.
         let result = reader
@@ -61,6 +58,13 @@ pub(crate) async fn read_loop(
                 // Every entry read is handled; one beyond the free slots
                 // waits for one (it is already delivered to us), unless the
                 // worker stops first: then it and the rest are handed back.
+                let mut permits = vec![first];
+                while permits.len() < entries.len() {
+                    match Arc::clone(&rt.slots).try_acquire_owned() {
+                        Ok(permit) => permits.push(permit),
+                        Err(_) => break,
+                    }
+                }
                 let mut entries = entries.into_iter();
                 while let Some(entry) = entries.next() {
                     match next_permit(&rt, &mut permits, &mut stop).await {
@@ -483,24 +487,33 @@ fn answer<T>(
 
 /// Publishes queue gauges (length, pending, lag, oldest pending, retries,
 /// dead letters) every five seconds, for `/metrics`.
-pub(crate) async fn gauge_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
-    let mut connection = None;
-    loop {
-        if connection.is_none() {
-            connection = webhook_redis::connect::operator(&rt.settings.redis_url)
-                .await
-                .ok();
+pub(crate) async fn gauge_loop(
+    rt: Arc<Runtime>,
+    target: webhook_redis::connect::Target,
+    mut stop: watch::Receiver<bool>,
+) {
+    // A connection of its own, reconnecting by itself, so the gauges'
+    // commands never queue behind the handlers' calls.
+    let mut connection = match webhook_redis::connect::shared(&target, rt.settings.redis_timeout) {
+        Ok(connection) => connection,
+        Err(error) => {
+            tracing::warn!(%error, "cannot publish queue gauges");
+            return;
         }
-        if let Some(c) = connection.as_mut() {
-            for queue in rt.registries.keys() {
-                match webhook_redis::stats::stats(c, queue).await {
-                    Ok(stats) => publish(&stats),
-                    Err(webhook_redis::stats::StatsError::UnknownQueue(_)) => {}
-                    Err(error) => {
-                        tracing::debug!(%error, "cannot read queue statistics");
-                        connection = None;
-                        break;
-                    }
+    };
+    loop {
+        for queue in rt.registries.keys() {
+            let read = webhook_redis::stats::stats(&mut connection, queue);
+            match tokio::time::timeout(rt.settings.redis_timeout * 4, read).await {
+                Ok(Ok(stats)) => publish(&stats),
+                Ok(Err(webhook_redis::stats::StatsError::UnknownQueue(_))) => {}
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "cannot read queue statistics");
+                    break;
+                }
+                Err(_) => {
+                    tracing::debug!("queue statistics took too long");
+                    break;
                 }
             }
         }
