@@ -1,29 +1,24 @@
-//! The ingest on a real local Redis Cluster (three masters the test starts
-//! itself): `REDIS_URL` names the cluster, queues in different slots are
-//! stored on the nodes that own them, dedupe and `/readyz` work as on one
-//! Redis, and an evicting policy on any one master is refused.
+//! The ingest suite (`tests/suites/ingest.rs`) on a real local Redis
+//! Cluster of three masters the test starts itself, where `REDIS_URL` names
+//! the cluster; and what only a cluster has: queues in different slots
+//! stored on the nodes that own them, and an evicting policy on any one
+//! master refused. The tests that stop or slow the one Redis run on one
+//! server only (tests/ingest.rs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// The backend of this run of the suite.
+type Redis = support::redis_cluster::RedisCluster;
 
-use http::StatusCode;
-use support::Case;
-use support::redis_cluster::RedisCluster;
-use webhook::Envelope;
-use webhook::config::Source;
-use webhook::ingest::{Ingest, IngestSettings, serve_on};
+include!("suites/ingest.rs");
 
-fn entries(cluster: &RedisCluster, queue: &str) -> Vec<Envelope> {
-    let key = format!("webhook:{{{queue}}}:events");
-    support::envelopes(&mut cluster.connection_for(&key), &key)
-}
+// ---- a cluster only ---------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ingest_stores_and_dedupes_on_a_cluster() {
-    let cluster = RedisCluster::start();
+    let cluster = Redis::start();
     // Queues whose hash tags fall on different masters.
     let queues = ["orders", "payments", "emails", "audit", "search", "billing"];
     let owners: std::collections::BTreeSet<u16> = queues

@@ -310,7 +310,7 @@ impl Case {
 }
 
 /// The envelopes in stream `key`, read on `connection`, in stream order.
-pub fn envelopes(connection: &mut redis::Connection, key: &str) -> Vec<webhook::Envelope> {
+pub fn envelopes(connection: &mut dyn redis::ConnectionLike, key: &str) -> Vec<webhook::Envelope> {
     let raw: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XRANGE")
         .arg(key)
         .arg("-")

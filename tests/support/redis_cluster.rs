@@ -130,6 +130,19 @@ impl RedisCluster {
         panic!("no node owns the slot of {key}");
     }
 
+    /// A synchronous cluster connection for assertions: each command goes
+    /// to the node that owns its key's slot.
+    pub fn connection(&self) -> redis::cluster::ClusterConnection {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}/"))
+            .collect();
+        redis::cluster::ClusterClient::new(nodes)
+            .and_then(|client| client.get_connection())
+            .expect("connect to the test cluster")
+    }
+
     /// A plain connection to the node that owns `key`'s slot (for reading
     /// what a test wrote).
     pub fn connection_for(&self, key: &str) -> redis::Connection {
