@@ -139,3 +139,66 @@ async fn a_slow_redis_gives_503_and_shutdown_finishes_requests_in_flight() {
             .any(|e| e.id == "in-flight")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_replicas_acknowledges_only_what_a_replica_has() {
+    let primary = Redis::start();
+    let mut replica = Redis::start_with(&["--replicaof", "127.0.0.1", &primary.port().to_string()]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut replica.connection())
+            .unwrap();
+        if info.contains("master_link_status:up") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never synced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (key, secret) = Case::GitHub.key(1);
+    let mut settings = IngestSettings::new(primary.url(), vec![source(Case::GitHub, secret)]);
+    settings.wait_replicas = 1;
+    settings.redis_timeout = Duration::from_millis(400);
+    let server = Server::start(settings).await;
+    let body = Case::GitHub.body();
+    let signed = |id: &str| {
+        let mut headers = Case::GitHub.sign(&key, &body, now());
+        headers.insert("x-github-delivery", HeaderValue::try_from(id).unwrap());
+        headers
+    };
+    let (status, _, answer) = server.post("github", signed("r-1"), body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let on_replica = support::envelopes(&mut replica.connection(), "webhook:{default}:events");
+    assert_eq!(
+        on_replica.len(),
+        1,
+        "acknowledged before the replica had it"
+    );
+
+    // Without its replica the primary still stores the event, but the
+    // ingest does not acknowledge it; the sender's retry is answered once
+    // a replica has it.
+    replica.kill();
+    let (status, headers, answer) = server.post("github", signed("r-2"), body.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(entries(&primary, "default").len(), 2);
+    replica.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, answer) = server.post("github", signed("r-2"), body.clone()).await;
+        if status == StatusCode::OK {
+            assert!(answer.contains("duplicate"), "{answer}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never acknowledged: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

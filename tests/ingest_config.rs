@@ -30,18 +30,23 @@ fn defaults_apply_and_the_environment_overrides_the_file() {
     assert_eq!(settings.listen, DEFAULT_LISTEN);
     assert_eq!(settings.max_body_bytes, 1024 * 1024);
     assert_eq!(settings.dedupe_ttl, Duration::from_secs(3 * 86_400));
+    assert_eq!(
+        settings.wait_replicas, 0,
+        "no waiting for replicas by default"
+    );
 
     let text = format!(
-        "redis_url = \"redis://file:6379\"\nlisten = \"127.0.0.1:9000\"\nmax_backlog = 10\n{GITHUB}"
+        "redis_url = \"redis://file:6379\"\nlisten = \"127.0.0.1:9000\"\nmax_backlog = 10\nwait_replicas = 2\n{GITHUB}"
     );
     let settings = resolve(&text, &[]).unwrap();
     assert_eq!(
         (
             settings.redis_url.as_str(),
             settings.listen.port(),
-            settings.max_backlog
+            settings.max_backlog,
+            settings.wait_replicas
         ),
-        ("redis://file:6379", 9000, 10)
+        ("redis://file:6379", 9000, 10, 2)
     );
 
     let settings = resolve(

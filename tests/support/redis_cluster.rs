@@ -1,15 +1,16 @@
-//! A throwaway Redis Cluster per test: masters from `redis-server
-//! --cluster-enabled yes` on free ports, joined by `redis-cli --cluster
-//! create`, all killed on drop. A missing binary fails the test loudly.
+//! A throwaway Redis Cluster per test: masters (and replicas) from
+//! `redis-server --cluster-enabled yes` on free ports, joined by `redis-cli
+//! --cluster create`, all killed on drop. A missing binary fails the test
+//! loudly.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A local cluster of `masters` masters (no replicas), owned by one test.
+/// A local cluster, owned by one test.
 pub struct RedisCluster {
-    nodes: Vec<Child>,
+    nodes: Vec<Option<Child>>,
     ports: Vec<u16>,
     dir: PathBuf,
 }
@@ -23,7 +24,13 @@ impl RedisCluster {
     /// Starts `masters` masters (at least 3, as `redis-cli --cluster
     /// create` requires) and waits until the cluster is `ok`.
     pub fn start_with(masters: usize) -> Self {
-        let ports: Vec<u16> = (0..masters).map(|_| free_port()).collect();
+        Self::start_replicated(masters, 0)
+    }
+
+    /// Starts `masters` masters with `replicas` replicas each, and waits
+    /// until the cluster is `ok` and every replica has synced.
+    pub fn start_replicated(masters: usize, replicas: usize) -> Self {
+        let ports: Vec<u16> = (0..masters * (1 + replicas)).map(|_| free_port()).collect();
         let dir = std::env::temp_dir().join(format!(
             "webhook-test-cluster-{}-{}",
             std::process::id(),
@@ -36,18 +43,8 @@ impl RedisCluster {
             dir,
         };
         for &port in &ports {
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes"])
-                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                .args(["--cluster-node-timeout", "2000"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(&cluster.dir)
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server on the PATH (apt-get install redis-server)");
-            cluster.nodes.push(child);
+            let child = cluster.spawn(port);
+            cluster.nodes.push(Some(child));
         }
         for &port in &ports {
             wait_for(&format!("node {port} to answer"), || {
@@ -58,7 +55,7 @@ impl RedisCluster {
         let created = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdin(Stdio::null())
             .output()
             .expect("redis-cli on the PATH (apt-get install redis-tools)");
@@ -74,7 +71,69 @@ impl RedisCluster {
                     .is_some_and(|info| info.contains("cluster_state:ok"))
             });
         }
+        if replicas > 0 {
+            for &port in &ports {
+                wait_for(&format!("node {port} to finish its replication"), || {
+                    cli(port, &["INFO", "replication"]).is_some_and(|info| {
+                        if info.contains("role:master") {
+                            info.contains(&format!("connected_slaves:{replicas}"))
+                                && !info.contains("state=wait_bgsave")
+                        } else {
+                            info.contains("master_link_status:up")
+                        }
+                    })
+                });
+            }
+        }
         cluster
+    }
+
+    /// Kills the node at `port` (SIGKILL), as a crashed host would stop.
+    pub fn kill(&mut self, port: u16) {
+        let at = self
+            .ports
+            .iter()
+            .position(|&p| p == port)
+            .expect("a node's port");
+        if let Some(mut child) = self.nodes[at].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the node at `port` again, killed before: with its cluster
+    /// config file it rejoins, as a replica when its slots moved on.
+    pub fn restart(&mut self, port: u16) {
+        self.kill(port);
+        let at = self
+            .ports
+            .iter()
+            .position(|&p| p == port)
+            .expect("a node's port");
+        self.nodes[at] = Some(self.spawn(port));
+    }
+
+    fn spawn(&self, port: u16) -> Child {
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes"])
+            .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+            .args(["--cluster-node-timeout", "2000"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server on the PATH (apt-get install redis-server)")
+    }
+
+    /// The ports of the nodes still running.
+    fn alive(&self) -> impl Iterator<Item = u16> + '_ {
+        self.ports
+            .iter()
+            .zip(&self.nodes)
+            .filter(|(_, node)| node.is_some())
+            .map(|(&port, _)| port)
     }
 
     /// The URL the project reads for a cluster: `redis+cluster://` and
@@ -104,11 +163,11 @@ impl RedisCluster {
 
     /// The port of the master that owns `key`'s slot.
     pub fn owner_of(&self, key: &str) -> u16 {
-        let slot: i64 = cli(self.ports[0], &["CLUSTER", "KEYSLOT", key])
+        let any = self.alive().next().expect("a running node");
+        let slot: i64 = cli(any, &["CLUSTER", "KEYSLOT", key])
             .and_then(|s| s.trim().parse().ok())
             .expect("CLUSTER KEYSLOT");
-        let client =
-            redis::Client::open(format!("redis://127.0.0.1:{}/", self.ports[0])).expect("a URL");
+        let client = redis::Client::open(format!("redis://127.0.0.1:{any}/")).expect("a URL");
         let mut c = client.get_connection().expect("connect to a node");
         let ranges: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
             .arg("SLOTS")
@@ -134,8 +193,7 @@ impl RedisCluster {
     /// to the node that owns its key's slot.
     pub fn connection(&self) -> redis::cluster::ClusterConnection {
         let nodes: Vec<String> = self
-            .ports
-            .iter()
+            .alive()
             .map(|p| format!("redis://127.0.0.1:{p}/"))
             .collect();
         redis::cluster::ClusterClient::new(nodes)
@@ -155,7 +213,7 @@ impl RedisCluster {
 
 impl Drop for RedisCluster {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
+        for mut node in self.nodes.iter_mut().filter_map(Option::take) {
             let _ = node.kill();
             let _ = node.wait();
         }

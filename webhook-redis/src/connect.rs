@@ -204,6 +204,30 @@ impl redis::aio::ConnectionLike for Shared {
 }
 
 impl Shared {
+    /// Runs `command` on the server that holds `key`: on a cluster, its
+    /// slot's master, on the same connection the key's writes used (which
+    /// `WAIT` needs), instead of where the command itself would be routed.
+    pub async fn on_master_of<T: redis::FromRedisValue>(
+        &mut self,
+        key: &str,
+        command: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
+        match &mut self.0 {
+            SharedInner::Single(connection) => command.query_async(connection).await,
+            SharedInner::Cluster(lazy) => {
+                use redis::cluster_routing::{
+                    Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr,
+                };
+                let mut connection = lazy.get().await?;
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::with_slot(Slot::for_key(key), SlotAddr::Master),
+                ));
+                let reply = connection.route_command(command.clone(), route).await?;
+                Ok(redis::from_redis_value(reply)?)
+            }
+        }
+    }
+
     /// Every key matching `pattern` of type `kind`, by `SCAN` (on a
     /// cluster: on every master, each with its own cursor).
     pub async fn scan(&mut self, pattern: &str, kind: &str) -> redis::RedisResult<Vec<String>> {

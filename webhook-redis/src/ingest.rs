@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::worker::millis;
 use crate::{key, script};
 use redis::Script;
 
@@ -18,6 +19,7 @@ pub struct EventStore {
     timeout: Duration,
     dedupe_ttl_ms: u64,
     max_backlog: u64,
+    wait_replicas: u32,
 }
 
 /// What happened to an event handed to the store.
@@ -43,6 +45,21 @@ pub enum StoreError {
     /// The script's answer is none of the documented ones.
     #[error("the ingest script answered something unexpected: {0:?}")]
     Unexpected(Vec<String>),
+    /// Stored on the master, but fewer replicas than asked for confirmed
+    /// the write in time ([`EventStore::wait_replicas`]). The sender's
+    /// retry is answered `duplicate` once the replicas have it.
+    #[error(
+        "the event is stored on the master, but only {confirmed} of {wanted} replicas confirmed it \
+         within {timeout:?}; check the replicas (INFO replication) or lower wait_replicas"
+    )]
+    NotReplicated {
+        /// Replicas that confirmed.
+        confirmed: i64,
+        /// Replicas asked for.
+        wanted: u32,
+        /// How long the ingest waited.
+        timeout: Duration,
+    },
 }
 
 impl EventStore {
@@ -60,7 +77,20 @@ impl EventStore {
             timeout,
             dedupe_ttl_ms: u64::try_from(dedupe_ttl.as_millis()).unwrap_or(u64::MAX),
             max_backlog,
+            wait_replicas: 0,
         })
+    }
+
+    /// Confirms each stored event (and each duplicate, whose first store
+    /// may not have reached them) only once `replicas` replicas of its
+    /// master have it, by `WAIT` after the script, waiting at most half the
+    /// store's timeout; otherwise [`StoreError::NotReplicated`]. Redis replicates
+    /// asynchronously: without this a failover can lose events the ingest
+    /// already acknowledged. `0` (the default) does not wait.
+    #[must_use]
+    pub fn wait_replicas(mut self, replicas: u32) -> Self {
+        self.wait_replicas = replicas;
+        self
     }
 
     /// Stores `envelope` in `queue`'s stream unless its id was seen (when
@@ -86,12 +116,40 @@ impl EventStore {
             tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
                 .await
                 .map_err(|_| StoreError::Timeout(self.timeout))??;
-        match reply.as_slice() {
-            [status, id] if status == "accepted" => Ok(Stored::Accepted(id.clone())),
-            [status, id] if status == "duplicate" => Ok(Stored::Duplicate(id.clone())),
-            [status] if status == "full" => Ok(Stored::Full),
-            _ => Err(StoreError::Unexpected(reply)),
+        let stored = match reply.as_slice() {
+            [status, id] if status == "accepted" => Stored::Accepted(id.clone()),
+            [status, id] if status == "duplicate" => Stored::Duplicate(id.clone()),
+            [status] if status == "full" => return Ok(Stored::Full),
+            _ => return Err(StoreError::Unexpected(reply)),
+        };
+        if self.wait_replicas > 0 {
+            self.replicated(&key::events(queue)).await?;
         }
+        Ok(stored)
+    }
+
+    /// `WAIT`s until `wait_replicas` replicas of the master that holds `key`
+    /// have every write this connection sent it.
+    async fn replicated(&self, key: &str) -> Result<(), StoreError> {
+        // Redis answers WAIT by the time given to it: half the timeout, so
+        // the answer arrives well before the connection's own bound and a
+        // missing replica is reported as such, not as a slow Redis.
+        let patience = self.timeout / 2;
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(self.wait_replicas).arg(millis(patience));
+        let mut connection = self.connection.clone();
+        let confirmed: i64 =
+            tokio::time::timeout(self.timeout, connection.on_master_of(key, &wait))
+                .await
+                .map_err(|_| StoreError::Timeout(self.timeout))??;
+        if confirmed < i64::from(self.wait_replicas) {
+            return Err(StoreError::NotReplicated {
+                confirmed,
+                wanted: self.wait_replicas,
+                timeout: patience,
+            });
+        }
+        Ok(())
     }
 
     /// Whether Redis accepts a write: a tiny `SET` that expires at once.

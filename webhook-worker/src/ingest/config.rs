@@ -39,6 +39,11 @@ pub struct IngestConfig {
     /// request gets 503 (default 2 s).
     #[serde(default, deserialize_with = "optional_duration")]
     pub redis_timeout: Option<Duration>,
+    /// Answer 2xx only once this many replicas of the queue's master have
+    /// the event (`WAIT`, within `redis_timeout`; else 503), so a failover
+    /// cannot lose an acknowledged event (default 0: do not wait).
+    #[serde(default)]
+    pub wait_replicas: Option<u32>,
     /// The `Retry-After` sent with 503 answers (default 5 s).
     #[serde(default, deserialize_with = "optional_duration")]
     pub retry_after: Option<Duration>,
@@ -87,6 +92,8 @@ pub struct IngestSettings {
     pub request_timeout: Duration,
     /// The longest a Redis command may take.
     pub redis_timeout: Duration,
+    /// Replicas that must have an event before it is acknowledged (0: none).
+    pub wait_replicas: u32,
     /// The `Retry-After` of 503 answers.
     pub retry_after: Duration,
     /// The longest a connection may take to send a request's headers, or
@@ -127,6 +134,7 @@ impl IngestSettings {
             max_backlog: 1_000_000,
             request_timeout: Duration::from_secs(10),
             redis_timeout: Duration::from_secs(2),
+            wait_replicas: 0,
             retry_after: Duration::from_secs(5),
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 32 * 1024,
@@ -269,6 +277,7 @@ impl IngestConfig {
                 defaults.request_timeout,
             )?,
             redis_timeout: positive("redis_timeout", self.redis_timeout, defaults.redis_timeout)?,
+            wait_replicas: self.wait_replicas.unwrap_or(defaults.wait_replicas),
             retry_after: positive("retry_after", self.retry_after, defaults.retry_after)?,
             ..defaults
         })
@@ -288,6 +297,7 @@ impl std::fmt::Debug for IngestConfig {
             .field("max_backlog", &self.max_backlog)
             .field("request_timeout", &self.request_timeout)
             .field("redis_timeout", &self.redis_timeout)
+            .field("wait_replicas", &self.wait_replicas)
             .field("retry_after", &self.retry_after)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_header_bytes", &self.max_header_bytes)
@@ -309,6 +319,7 @@ impl std::fmt::Debug for IngestSettings {
             .field("max_backlog", &self.max_backlog)
             .field("request_timeout", &self.request_timeout)
             .field("redis_timeout", &self.redis_timeout)
+            .field("wait_replicas", &self.wait_replicas)
             .field("retry_after", &self.retry_after)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_header_bytes", &self.max_header_bytes)

@@ -133,6 +133,7 @@ impl Ingest {
             settings.dedupe_ttl,
             settings.max_backlog,
         )
+        .map(|store| store.wait_replicas(settings.wait_replicas))
         .map_err(|error| IngestError::Redis {
             url: crate::redact_url(&settings.redis_url),
             error,
