@@ -73,6 +73,8 @@ fn bad_settings_are_refused_with_what_to_change() {
         (format!("dedupe_ttl = \"500ms\"\n{GITHUB}"), &[], "invalid configuration at `dedupe_ttl`: must be at least 1s"),
         (format!("retry_after = \"0s\"\n{GITHUB}"), &[], "invalid configuration at `retry_after`: must be longer than zero"),
         (format!("listen = 8080\n{GITHUB}"), &[], "invalid configuration at `listen`"),
+        (format!("{GITHUB}[queues.default]\npartitions = 0\n"), &[], "invalid configuration at `queues.default.partitions`: must be 1 to 1024"),
+        (format!("{GITHUB}[queues.orders]\npartitions = 4\n"), &[], "invalid configuration at `queues.orders`: no source stores in this queue"),
         (format!("colour = \"red\"\n{GITHUB}"), &[], "invalid configuration at `...`: line 1, column 1: unknown field `...`, expected one of `redis_url`"),
         (
             "dedupe_ttl = \"10m\"\n[sources.stripe]\nprovider = \"stripe\"\nsecrets = [{ env = \"GH\" }]\ntolerance = \"10m\"\n".to_owned(),
@@ -87,6 +89,16 @@ fn bad_settings_are_refused_with_what_to_change() {
             "\n got: {message}\nwant: {expected}"
         );
     }
+}
+
+#[test]
+fn a_queue_may_be_partitioned() {
+    let settings = resolve(&format!("{GITHUB}[queues.default]\npartitions = 6\n"), &[]).unwrap();
+    assert_eq!(
+        settings.partitions,
+        std::collections::BTreeMap::from([("default".to_owned(), 6)])
+    );
+    assert!(resolve(GITHUB, &[]).unwrap().partitions.is_empty());
 }
 
 #[test]

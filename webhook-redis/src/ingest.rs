@@ -20,6 +20,7 @@ pub struct EventStore {
     dedupe_ttl_ms: u64,
     max_backlog: u64,
     wait_replicas: u32,
+    partitions: std::sync::Arc<std::collections::BTreeMap<String, u32>>,
 }
 
 /// What happened to an event handed to the store.
@@ -78,7 +79,31 @@ impl EventStore {
             dedupe_ttl_ms: u64::try_from(dedupe_ttl.as_millis()).unwrap_or(u64::MAX),
             max_backlog,
             wait_replicas: 0,
+            partitions: std::sync::Arc::default(),
         })
+    }
+
+    /// Spreads each queue named in `partitions` over that many partitions
+    /// ([`crate::partitions`]); the others stay one stream.
+    #[must_use]
+    pub fn partitioned(mut self, partitions: std::collections::BTreeMap<String, u32>) -> Self {
+        self.partitions = std::sync::Arc::new(partitions);
+        self
+    }
+
+    /// Records every configured partition count in Redis, for the workers
+    /// ([`crate::partitions::publish`]).
+    pub async fn publish_partitions(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        for (queue, &count) in self.partitions.iter() {
+            tokio::time::timeout(
+                self.timeout,
+                crate::partitions::publish(&mut connection, queue, count),
+            )
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout))??;
+        }
+        Ok(())
     }
 
     /// Confirms each stored event (and each duplicate, whose first store
@@ -93,14 +118,27 @@ impl EventStore {
         self
     }
 
-    /// Stores `envelope` in `queue`'s stream unless its id was seen (when
-    /// `dedupe`) or the stream is full; atomic.
+    /// Stores `envelope` in `queue`'s stream (its partition's, for a
+    /// partitioned queue) unless its id was seen (when `dedupe`) or the
+    /// stream is full; atomic.
     pub async fn store(
         &self,
         queue: &str,
         envelope: &webhook_core::Envelope,
         dedupe: bool,
     ) -> Result<Stored, StoreError> {
+        let partitioned;
+        let queue = match self.partitions.get(queue) {
+            Some(&count) if count > 1 => {
+                partitioned = crate::partitions::Partitions {
+                    count,
+                    highest: count,
+                }
+                .name_for(queue, &envelope.source, &envelope.id);
+                partitioned.as_str()
+            }
+            _ => queue,
+        };
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(key::seen(queue, &envelope.source, &envelope.id))

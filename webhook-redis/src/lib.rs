@@ -20,6 +20,7 @@
 //!   worker's gauges.
 //! - [`ops`]: the operator's dead-letter operations (list, show, replay,
 //!   purge), which the `webhook dlq` commands call.
+//! - [`partitions`]: a queue spread over several streams and slots.
 //! - [`check`]: the server settings that can lose or repeat work.
 //! - [`connect`]: the one connection policy, and which path uses which
 //!   connection.
@@ -53,6 +54,7 @@ pub mod check;
 pub mod connect;
 pub mod ingest;
 pub mod ops;
+pub mod partitions;
 mod reply;
 pub mod stats;
 pub mod worker;
@@ -123,7 +125,47 @@ pub mod reason {
 /// | `webhook:{q}:retry:<group>:<retry id>` | hash | the retry: envelope fields plus [`extra`] fields |
 /// | `webhook:{q}:due:<group>` | stream | retries that came due, read by that group only |
 /// | `webhook:{q}:dead` | stream | dead letters: envelope fields plus [`extra`] fields |
+/// | `webhook:{q}:partitions` | hash | a partitioned queue's `count` (where the ingest stores) and `highest` (the most it ever had, which workers read) |
+///
+/// A partitioned queue `q` of N partitions keeps each partition's keys
+/// under the name `q.<i>` ([`partition`]), each its own hash tag and so its
+/// own slot: `webhook:{orders.3}:events`. Queue names cannot contain `.`,
+/// so a partition's name never meets another queue's.
 pub mod key {
+    /// The name partition `index` of `queue` keeps its keys under.
+    pub fn partition(queue: &str, index: u32) -> String {
+        format!("{queue}.{index}")
+    }
+
+    /// The queue a key name belongs to: `orders` for `orders.3`.
+    pub fn queue_of(name: &str) -> &str {
+        name.split_once('.').map_or(name, |(queue, _)| queue)
+    }
+
+    /// Which of `count` partitions the event `id` from `source` goes to:
+    /// stable across processes, machines and releases (the first 8 bytes
+    /// of SHA-256 of `source`, a zero byte and `id`), so a provider's retry
+    /// lands where the first delivery's dedupe key is.
+    pub fn partition_of(source: &str, id: &str, count: u32) -> u32 {
+        use sha2::Digest as _;
+        if count <= 1 {
+            return 0;
+        }
+        let digest = sha2::Sha256::new()
+            .chain_update(source.as_bytes())
+            .chain_update([0])
+            .chain_update(id.as_bytes())
+            .finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u32::try_from(u64::from_be_bytes(first) % u64::from(count)).unwrap_or(0)
+    }
+
+    /// The hash with a partitioned queue's partition counts.
+    pub fn partitions(queue: &str) -> String {
+        format!("webhook:{{{queue}}}:partitions")
+    }
+
     /// The stream of verified events of `queue`.
     pub fn events(queue: &str) -> String {
         format!("webhook:{{{queue}}}:events")
@@ -206,6 +248,9 @@ pub mod script {
     /// Trims a stream below what every consumer group still needs
     /// ([`Store::trim`](crate::worker::Store::trim)).
     pub const TRIM: &str = include_str!("scripts/trim.lua");
+    /// Records a queue's partition count
+    /// ([`partitions::publish`](crate::partitions::publish)).
+    pub const PARTITIONS: &str = include_str!("scripts/partitions.lua");
 }
 
 #[cfg(test)]

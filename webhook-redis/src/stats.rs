@@ -103,8 +103,10 @@ pub async fn require_queue(connection: &mut Shared, queue: &str) -> Result<(), S
     Ok(())
 }
 
-/// `wanted` when it names queues, each checked with [`require_queue`];
-/// else every queue in this Redis ([`queues`]).
+/// `wanted` when it names queues, each checked with [`require_queue`] (a
+/// partitioned queue stands for every partition of it that exists, and
+/// for its unpartitioned stream if that exists); else every queue and
+/// partition in this Redis ([`queues`]).
 pub async fn resolve_queues(
     connection: &mut Shared,
     wanted: &[String],
@@ -112,10 +114,30 @@ pub async fn resolve_queues(
     if wanted.is_empty() {
         return queues(connection).await;
     }
+    let mut resolved = Vec::new();
     for queue in wanted {
-        require_queue(connection, queue).await?;
+        let partitions = crate::partitions::read(connection, queue).await?;
+        if partitions.highest == 0 {
+            require_queue(connection, queue).await?;
+            resolved.push(queue.clone());
+            continue;
+        }
+        let mut found = false;
+        for name in partitions.names(queue) {
+            match require_queue(connection, &name).await {
+                Ok(()) => {
+                    resolved.push(name);
+                    found = true;
+                }
+                Err(StatsError::UnknownQueue(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if !found {
+            return Err(StatsError::UnknownQueue(queue.clone()));
+        }
     }
-    Ok(wanted.to_vec())
+    Ok(resolved)
 }
 
 /// The state of one queue.

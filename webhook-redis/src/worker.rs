@@ -368,6 +368,17 @@ impl Store {
         .await
     }
 
+    /// `queue`'s partition counts ([`crate::partitions::read`]).
+    pub async fn partitions(&self, queue: &str) -> Result<crate::partitions::Partitions> {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(
+            self.timeout,
+            crate::partitions::read(&mut connection, queue),
+        )
+        .await
+        .map_err(|_| timeout_error(self.timeout))?
+    }
+
     /// Creates the group on each stream (and the stream) if missing, from the
     /// stream's start, so events stored before the first worker are handled.
     pub async fn create_groups(&self, streams: &[String], group: &str) -> Result<()> {

@@ -1,9 +1,10 @@
-//! The ingest, dead-letter, replay and promote Lua scripts on their own,
+//! The ingest, dead-letter, replay, promote and partitions Lua scripts on their own,
 //! against a real Redis: ingest stores an event once, refuses a full backlog
 //! without writing anything, and keeps the dedupe key with its event; a
 //! whole entry is dead-lettered only by the consumer it is pending for; a
 //! replay answers every outcome it promises and wins once of two; and
-//! promotion moves exactly the retries that came due, with their records.
+//! promotion moves exactly the retries that came due, with their records;
+//! a partition count never lowers the highest one workers read.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -686,4 +687,26 @@ fn promote_drops_a_retry_whose_record_is_missing_without_writing_an_entry() {
     assert_eq!(promote(c, "2000", "10"), [0, -1]);
     assert_eq!(xlen(c, DUE), 1, "a missing record wrote an entry");
     assert_eq!(retry_ids(c), Vec::<String>::new());
+}
+
+#[test]
+fn partitions_records_the_count_and_never_lowers_the_highest() {
+    let redis = RedisServer::start();
+    let c = &mut redis.connection();
+    let key = webhook_redis::key::partitions("orders");
+    let run = |c: &mut redis::Connection, count: &str| -> (u32, u32) {
+        eval(c, webhook_redis::script::PARTITIONS, &[&key], &[count])
+    };
+    assert_eq!(run(c, "4"), (4, 4));
+    assert_eq!(run(c, "6"), (6, 6));
+    // Shrunk: the ingest stores in 2, workers still read all 6.
+    assert_eq!(run(c, "2"), (2, 6));
+    let stored: BTreeMap<String, String> = redis::cmd("HGETALL").arg(&key).query(c).unwrap();
+    assert_eq!(
+        stored,
+        BTreeMap::from([
+            ("count".to_owned(), "2".to_owned()),
+            ("highest".to_owned(), "6".to_owned())
+        ])
+    );
 }

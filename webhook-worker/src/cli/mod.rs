@@ -290,11 +290,8 @@ async fn execute(command: OpsCommand, out: &mut Output<'_>) -> Result<(), CliErr
         } => {
             let mut connection = ops::connect(&redis.redis_url).await?;
             loop {
-                let names = if queues.is_empty() {
-                    ops::queues(&mut connection).await?
-                } else {
-                    queues.clone()
-                };
+                // A partitioned queue shows a row per partition.
+                let names = ops::resolve_queues(&mut connection, &queues).await?;
                 let mut all = Vec::new();
                 for queue in &names {
                     all.push(ops::stats(&mut connection, queue).await?);

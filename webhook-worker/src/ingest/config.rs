@@ -73,6 +73,9 @@ pub struct IngestConfig {
     /// The sources, `[sources.<name>]`.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
+    /// Settings of queues, `[queues.<name>]`.
+    #[serde(default)]
+    pub queues: BTreeMap<String, QueueConfig>,
 }
 
 /// The ingest's settings with defaults applied and sources resolved. Its
@@ -109,7 +112,23 @@ pub struct IngestSettings {
     pub shutdown_timeout: Duration,
     /// The sources, ready to verify.
     pub sources: Vec<Source>,
+    /// The partition count of each queue configured with one.
+    pub partitions: BTreeMap<String, u32>,
 }
+
+/// A queue's settings, `[queues.<name>]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Spread the queue over this many streams, each in a hash slot of its
+    /// own (1 to 1024; default 1: one stream), so on a Redis Cluster one
+    /// queue uses every master. See the README on changing it.
+    #[serde(default)]
+    pub partitions: Option<u32>,
+}
+
+/// The most partitions a queue may have.
+pub const MAX_PARTITIONS: u32 = 1024;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -142,6 +161,7 @@ impl IngestSettings {
             max_buffered_body_bytes: 64 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(20),
             sources,
+            partitions: BTreeMap::new(),
         }
     }
 }
@@ -249,6 +269,28 @@ impl IngestConfig {
                 format!("must be at least {MIN_HEADER_BYTES}"),
             ));
         }
+        let mut partitions = BTreeMap::new();
+        for (queue, settings) in &self.queues {
+            let path = format!("queues.{queue}");
+            if !defaults.sources.iter().any(|source| source.queue == *queue) {
+                return Err(invalid(
+                    &path,
+                    "no source stores in this queue; set `queue = \"...\"` on a source, or remove the table".into(),
+                ));
+            }
+            match settings.partitions {
+                None => {}
+                Some(count) if (1..=MAX_PARTITIONS).contains(&count) => {
+                    partitions.insert(queue.clone(), count);
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        &format!("{path}.partitions"),
+                        format!("must be 1 to {MAX_PARTITIONS}"),
+                    ));
+                }
+            }
+        }
         let max_connections = self.max_connections.unwrap_or(defaults.max_connections);
         if max_connections == 0 {
             return Err(invalid("max_connections", "must be at least 1".into()));
@@ -278,6 +320,7 @@ impl IngestConfig {
             )?,
             redis_timeout: positive("redis_timeout", self.redis_timeout, defaults.redis_timeout)?,
             wait_replicas: self.wait_replicas.unwrap_or(defaults.wait_replicas),
+            partitions,
             retry_after: positive("retry_after", self.retry_after, defaults.retry_after)?,
             ..defaults
         })
@@ -305,6 +348,7 @@ impl std::fmt::Debug for IngestConfig {
             .field("max_buffered_body_bytes", &self.max_buffered_body_bytes)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("sources", &self.sources)
+            .field("queues", &self.queues)
             .finish()
     }
 }
@@ -327,6 +371,7 @@ impl std::fmt::Debug for IngestSettings {
             .field("max_buffered_body_bytes", &self.max_buffered_body_bytes)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("sources", &self.sources)
+            .field("partitions", &self.partitions)
             .finish()
     }
 }

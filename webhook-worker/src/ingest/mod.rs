@@ -52,7 +52,8 @@ use tower_http::timeout::TimeoutLayer;
 use webhook_core::config::Source;
 
 pub use config::{
-    DEFAULT_LISTEN, DEFAULT_REDIS_URL, IngestConfig, IngestSettings, MIN_HEADER_BYTES,
+    DEFAULT_LISTEN, DEFAULT_REDIS_URL, IngestConfig, IngestSettings, MAX_PARTITIONS,
+    MIN_HEADER_BYTES, QueueConfig,
 };
 pub use webhook_redis::ingest::READY_PROBE_KEY;
 
@@ -133,7 +134,11 @@ impl Ingest {
             settings.dedupe_ttl,
             settings.max_backlog,
         )
-        .map(|store| store.wait_replicas(settings.wait_replicas))
+        .map(|store| {
+            store
+                .wait_replicas(settings.wait_replicas)
+                .partitioned(settings.partitions.clone())
+        })
         .map_err(|error| IngestError::Redis {
             url: crate::redact_url(&settings.redis_url),
             error,
@@ -320,6 +325,11 @@ async fn watch_redis(
     ingest: Arc<Ingest>,
     refused: tokio::sync::oneshot::Sender<crate::redis_check::Refusal>,
 ) {
+    // Workers learn a queue's partitions from Redis: record them at start,
+    // and again with every check (Redis may have restarted empty).
+    if let Err(error) = ingest.store.publish_partitions().await {
+        tracing::warn!(%error, "cannot record the queues' partition counts in Redis yet; trying again every {REDIS_CHECK_INTERVAL:?}");
+    }
     let mut last = match ingest.store.check_settings().await {
         Ok(found) => {
             found.log_warnings();
@@ -341,6 +351,9 @@ async fn watch_redis(
     };
     loop {
         tokio::time::sleep(REDIS_CHECK_INTERVAL).await;
+        if let Err(error) = ingest.store.publish_partitions().await {
+            tracing::debug!(%error, "cannot record the queues' partition counts");
+        }
         if let Some(found) = ingest.refresh_redis_state().await {
             found.log_if_changed(last.as_ref());
             last = Some(found);

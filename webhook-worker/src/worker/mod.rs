@@ -164,7 +164,6 @@ impl Worker {
             rt.settings.group.clone(),
             ack_queue,
         ));
-        let streams = rt.streams();
         let mut handlers: Vec<&str> = rt
             .registries
             .values()
@@ -188,7 +187,13 @@ impl Worker {
         // Redis may not be up yet: keep trying until it is, or until asked to stop.
         let mut pause = Duration::from_millis(100);
         loop {
-            match rt.store.create_groups(&streams, &rt.settings.group).await {
+            let started = async {
+                tasks::find_partitions(&rt).await?;
+                rt.store
+                    .create_groups(&rt.streams(), &rt.settings.group)
+                    .await
+            };
+            match started.await {
                 Ok(()) => break,
                 Err(error) => {
                     tracing::warn!(%error, "cannot reach Redis to create the consumer groups; retrying")
@@ -200,20 +205,13 @@ impl Worker {
             }
             pause = (pause * 2).min(Duration::from_secs(5));
         }
-        let mut loops: Vec<_> = rt
-            .read_groups(&target)
-            .into_iter()
-            .map(|streams| {
-                let reader = store::Reader::new(&target, rt.settings.redis_timeout);
-                tokio::spawn(tasks::read_loop(
-                    Arc::clone(&rt),
-                    streams,
-                    reader,
-                    stop_rx.clone(),
-                ))
-            })
-            .collect();
+        let mut loops = tasks::spawn_read_loops(&rt, &target, &rt.names(), &stop_rx);
         loops.extend([
+            tokio::spawn(tasks::partition_loop(
+                Arc::clone(&rt),
+                target.clone(),
+                stop_rx.clone(),
+            )),
             tokio::spawn(tasks::reclaim_loop(Arc::clone(&rt), stop_rx.clone())),
             tokio::spawn(tasks::schedule_loop(Arc::clone(&rt), stop_rx.clone())),
             tokio::spawn(tasks::trim_loop(Arc::clone(&rt), stop_rx.clone())),
@@ -498,30 +496,37 @@ impl Worker {
                 error,
             }
         })?;
-        let mut streams = HashMap::new();
-        for queue in self.registries.keys() {
-            streams.insert(key::events(queue), (queue.clone(), process::Kind::Events));
-            streams.insert(
-                key::due(queue, &settings.group),
-                (queue.clone(), process::Kind::Due),
-            );
-        }
-        Ok(Runtime {
+        let mut queues: Vec<String> = self.registries.keys().cloned().collect();
+        queues.sort_unstable();
+        let runtime = Runtime {
             slots: Arc::new(Semaphore::new(settings.concurrency)),
             settings,
             visibility: self.visibility,
             registries: self.registries,
             state: Arc::new(self.state),
             store,
-            streams,
+            read: std::sync::RwLock::default(),
             tokens: AtomicU64::new(0),
             nonce: webhook_core::Envelope::generate_id(),
             retry_scheduled: Notify::new(),
             runs: std::sync::Mutex::new(tokio::task::JoinSet::new()),
             acks,
             settles,
-        })
+        };
+        runtime.add_names(queues);
+        Ok(runtime)
     }
+}
+
+/// The names whose keys a worker reads (its queues, and their partitions),
+/// and the streams of each.
+#[derive(Default)]
+struct ReadSet {
+    /// In the order they were added: the queues sorted, then partitions as
+    /// they were found.
+    names: Vec<String>,
+    /// Each stream read: the name it belongs to, and its kind.
+    streams: HashMap<String, (String, process::Kind)>,
 }
 
 /// What every loop and run of a worker shares.
@@ -532,7 +537,8 @@ pub(crate) struct Runtime {
     pub(crate) state: Arc<StateMap>,
     pub(crate) store: store::Store,
     pub(crate) slots: Arc<Semaphore>,
-    streams: HashMap<String, (String, process::Kind)>,
+    /// What it reads; partitions found while running are added.
+    read: std::sync::RwLock<ReadSet>,
     tokens: AtomicU64,
     nonce: String,
     pub(crate) retry_scheduled: Notify,
@@ -543,32 +549,60 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
-    /// The streams each read loop reads, one loop per set: on one server all
-    /// of them in one read; on a cluster, where one read reaches one hash
-    /// slot, a set per queue (a queue's streams share its slot).
-    fn read_groups(&self, target: &webhook_redis::connect::Target) -> Vec<Vec<String>> {
-        match target {
-            webhook_redis::connect::Target::Single(_) => vec![self.streams()],
-            webhook_redis::connect::Target::Cluster(_) => {
-                let mut queues: Vec<&String> = self.registries.keys().collect();
-                queues.sort_unstable();
-                queues
-                    .into_iter()
-                    .map(|queue| vec![key::events(queue), key::due(queue, &self.settings.group)])
-                    .collect()
+    /// The streams of `names`: each one's events and its group's due retries.
+    pub(crate) fn streams_of(&self, names: &[String]) -> Vec<String> {
+        names
+            .iter()
+            .flat_map(|name| [key::events(name), key::due(name, &self.settings.group)])
+            .collect()
+    }
+
+    /// Every name whose keys this worker reads: each queue, and each
+    /// partition of it found so far ([`webhook_redis::partitions`]).
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.read
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .names
+            .clone()
+    }
+
+    /// Adds names to read (those not read yet); the ones that were new.
+    pub(crate) fn add_names(&self, names: Vec<String>) -> Vec<String> {
+        let mut read = self
+            .read
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut added = Vec::new();
+        for name in names {
+            if read.names.contains(&name) {
+                continue;
             }
+            read.streams
+                .insert(key::events(&name), (name.clone(), process::Kind::Events));
+            read.streams.insert(
+                key::due(&name, &self.settings.group),
+                (name.clone(), process::Kind::Due),
+            );
+            read.names.push(name.clone());
+            added.push(name);
         }
+        added
     }
 
-    /// Every stream this worker reads: each queue's events and its group's due retries.
+    /// Every stream this worker reads: each name's events and its group's due retries.
     pub(crate) fn streams(&self) -> Vec<String> {
-        let mut streams: Vec<String> = self.streams.keys().cloned().collect();
-        streams.sort();
-        streams
+        self.streams_of(&self.names())
     }
 
+    /// The name a stream belongs to, and its kind.
     pub(crate) fn stream_kind(&self, stream: &str) -> Option<(String, process::Kind)> {
-        self.streams.get(stream).cloned()
+        self.read
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .streams
+            .get(stream)
+            .cloned()
     }
 
     /// Queues a settled entry for acknowledgement (sent in batches).

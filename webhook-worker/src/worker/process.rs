@@ -79,7 +79,11 @@ pub(crate) async fn process(runtime: Arc<Runtime>, entry: Entry, deliveries: u64
             .await;
         }
     };
-    let registry = &rt.registries[&queue];
+    // A partition's entries run the handlers of its queue.
+    let Some(registry) = rt.registries.get(key::queue_of(&queue)) else {
+        tracing::error!(%queue, "an entry of a queue this worker has no handlers for");
+        return;
+    };
     // A due entry names its handler; read it once for the whole entry.
     let due_handler = match kind {
         Kind::Due => Some(field_text(&entry, extra::HANDLER).unwrap_or_default()),

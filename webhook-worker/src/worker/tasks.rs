@@ -16,18 +16,107 @@ const MAX_BATCH: usize = 256;
 /// The longest the retry scheduler sleeps when it knows of no due time.
 const SCHEDULER_POLL: Duration = Duration::from_millis(100);
 
-/// Reads new entries of `streams` in batches sized by the free concurrency
-/// slots. While its read blocks, a loop holds one slot only, so the loops of
-/// other queues (one per queue on a cluster) can take the rest; what a read
-/// returns beyond the free slots waits for slots to free up.
+/// Starts the read loops for `names`: on one server a single loop over
+/// every stream the worker reads (`names` then only says whether there is
+/// anything to read), taking in partitions found later; on a cluster, where
+/// one read reaches one hash slot, a loop per name.
+pub(crate) fn spawn_read_loops(
+    rt: &Arc<Runtime>,
+    target: &webhook_redis::connect::Target,
+    names: &[String],
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let spawn = |streams: Option<Vec<String>>| {
+        let reader = Reader::new(target, rt.settings.redis_timeout);
+        tokio::spawn(read_loop(Arc::clone(rt), streams, reader, stop.clone()))
+    };
+    match target {
+        webhook_redis::connect::Target::Single(_) => vec![spawn(None)],
+        webhook_redis::connect::Target::Cluster(_) => names
+            .iter()
+            .map(|name| spawn(Some(rt.streams_of(std::slice::from_ref(name)))))
+            .collect(),
+    }
+}
+
+/// Reads the partitions of the worker's queues from Redis and adds those
+/// not read yet, with their consumer groups; the names added.
+pub(crate) async fn find_partitions(rt: &Runtime) -> Result<Vec<String>, redis::RedisError> {
+    let mut queues: Vec<&String> = rt.registries.keys().collect();
+    queues.sort_unstable();
+    let known = rt.names();
+    let mut found = Vec::new();
+    for queue in queues {
+        let partitions = rt.store.partitions(queue).await?;
+        found.extend(
+            partitions
+                .names(queue)
+                .into_iter()
+                .filter(|name| !known.contains(name)),
+        );
+    }
+    if found.is_empty() {
+        return Ok(found);
+    }
+    rt.store
+        .create_groups(&rt.streams_of(&found), &rt.settings.group)
+        .await?;
+    let added = rt.add_names(found);
+    if !added.is_empty() {
+        tracing::info!(partitions = ?added, "reading partitions");
+    }
+    Ok(added)
+}
+
+/// How often a running worker looks for partitions added to its queues.
+const PARTITION_POLL: Duration = Duration::from_secs(5);
+
+/// Every [`PARTITION_POLL`], takes in the partitions added to the worker's
+/// queues (the ingest was given a higher count), so a worker started
+/// before them reads them without a restart. Ends, with the read loops it
+/// started, when `stop` changes.
+pub(crate) async fn partition_loop(
+    rt: Arc<Runtime>,
+    target: webhook_redis::connect::Target,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut loops = Vec::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PARTITION_POLL) => {}
+            _ = stop.changed() => break,
+        }
+        match find_partitions(&rt).await {
+            Ok(added) if !added.is_empty() => {
+                if matches!(target, webhook_redis::connect::Target::Cluster(_)) {
+                    loops.extend(spawn_read_loops(&rt, &target, &added, &stop));
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "cannot look for new partitions"),
+        }
+    }
+    futures_util::future::join_all(loops).await;
+}
+
+/// Reads new entries in batches sized by the free concurrency slots: from
+/// `streams`, or, when `None`, from every stream the worker reads (read
+/// again for each batch, so partitions found later are read too). While
+/// its read blocks, a loop holds one slot only, so the other loops (one per
+/// name on a cluster) can take the rest; what a read returns beyond the
+/// free slots waits for slots to free up.
 pub(crate) async fn read_loop(
     rt: Arc<Runtime>,
-    streams: Vec<String>,
+    fixed: Option<Vec<String>>,
     mut reader: Reader,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failures = 0u32;
     loop {
+        let streams = match &fixed {
+            Some(streams) => streams.clone(),
+            None => rt.streams(),
+        };
         let first = tokio::select! {
             permit = Arc::clone(&rt.slots).acquire_owned() => match permit { Ok(permit) => permit, Err(_) => return },
             _ = stop.changed() => return,
@@ -149,13 +238,13 @@ async fn release(rt: &Runtime, entries: Vec<super::store::Entry>) {
 /// it removes the group's consumers that own nothing and were idle longer
 /// than [`CONSUMER_IDLE_LIMIT`] visibility timeouts.
 pub(crate) async fn reclaim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
-    let streams = rt.streams();
     let every = (rt.visibility / 4).max(Duration::from_millis(500));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
+        let streams = rt.streams();
         let mut more = true;
         while more {
             more = false;
@@ -259,7 +348,7 @@ pub(crate) async fn schedule_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bo
     loop {
         let now = now_ms();
         let mut next_due: Option<u64> = None;
-        for queue in rt.registries.keys() {
+        for queue in &rt.names() {
             match rt
                 .store
                 .promote(queue, &rt.settings.group, now, MAX_BATCH)
@@ -291,7 +380,7 @@ pub(crate) async fn schedule_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bo
 /// Trims each queue's stream below what every group still needs.
 pub(crate) async fn trim_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     loop {
-        for queue in rt.registries.keys() {
+        for queue in &rt.names() {
             match rt
                 .store
                 .trim(&key::events(queue), now_ms(), rt.settings.retention)
@@ -502,7 +591,7 @@ pub(crate) async fn gauge_loop(
         }
     };
     loop {
-        for queue in rt.registries.keys() {
+        for queue in &rt.names() {
             let read = webhook_redis::stats::stats(&mut connection, queue);
             match tokio::time::timeout(rt.settings.redis_timeout * 4, read).await {
                 Ok(Ok(stats)) => publish(&stats),
