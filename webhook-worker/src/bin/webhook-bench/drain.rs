@@ -53,33 +53,8 @@ pub(crate) fn measure_drain(
     let redis_bytes_per_event = redis.used_memory()?.saturating_sub(before) as f64 / events as f64;
     crate::memory::reset_peak();
     redis.cli::<String>(&["CONFIG", "RESETSTAT"])?;
-    HANDLED.store(0, Ordering::Relaxed);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let elapsed = runtime.block_on(async {
-        let worker = Worker::builder()
-            .redis_url(redis.url())
-            .queue("drain")
-            .consumer("bench")
-            .concurrency(concurrency)
-            .build()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let started = Instant::now();
-        let running = tokio::spawn(worker.run(async {
-            let _ = stopped.await;
-        }));
-        while HANDLED.load(Ordering::Relaxed) < events {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        while redis.pending("webhook:{drain}:events", "workers")? > 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let elapsed = started.elapsed();
-        let _ = stop.send(());
-        running.await??;
-        Ok::<_, anyhow::Error>(elapsed)
+    let elapsed = run_worker(&redis.url(), events, concurrency, || {
+        redis.pending("webhook:{drain}:events", "workers")
     })?;
     let peak_mb = crate::memory::peak_mb();
     let mut commands = redis.command_calls()?;
@@ -96,6 +71,44 @@ pub(crate) fn measure_drain(
             .collect(),
         redis_bytes_per_event,
         peak_mb,
+    })
+}
+
+/// Times a worker on `url` at `concurrency` (on a one-thread runtime)
+/// until it handled `events` and `pending` says nothing is left pending.
+pub(crate) fn run_worker(
+    url: &str,
+    events: u64,
+    concurrency: usize,
+    pending: impl Fn() -> anyhow::Result<u64>,
+) -> anyhow::Result<Duration> {
+    HANDLED.store(0, Ordering::Relaxed);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let worker = Worker::builder()
+            .redis_url(url)
+            .queue("drain")
+            .consumer("bench")
+            .concurrency(concurrency)
+            .build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let started = Instant::now();
+        let running = tokio::spawn(worker.run(async {
+            let _ = stopped.await;
+        }));
+        while HANDLED.load(Ordering::Relaxed) < events {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        while pending()? > 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let elapsed = started.elapsed();
+        let _ = stop.send(());
+        running.await??;
+        Ok::<_, anyhow::Error>(elapsed)
     })
 }
 

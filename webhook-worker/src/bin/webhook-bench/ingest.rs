@@ -26,6 +26,22 @@ pub(crate) fn measure_ingest(
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Measured> {
+    measure_ingest_at(
+        &redis.url(),
+        std::collections::BTreeMap::new(),
+        connections,
+        duration,
+    )
+}
+
+/// The ingest on the Redis (or cluster) at `url`, its `bench` queue spread
+/// over `partitions`, under `connections` connections for `duration`.
+pub(crate) fn measure_ingest_at(
+    url: &str,
+    partitions: std::collections::BTreeMap<String, u32>,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Measured> {
     // The server gets its own runtime; the load generator another. Both
     // share this machine's cores, as the report says.
     let server = tokio::runtime::Builder::new_multi_thread()
@@ -41,8 +57,9 @@ pub(crate) fn measure_ingest(
         )?,
         event_types: None,
     };
-    let mut settings = IngestSettings::new(redis.url(), vec![source]);
+    let mut settings = IngestSettings::new(url, vec![source]);
     settings.max_backlog = 0;
+    settings.partitions = partitions;
     let listener = server.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
     let ingest = {
