@@ -225,4 +225,33 @@ async fn a_partitioned_queue_spreads_over_masters_and_loses_nothing_when_resized
     .await;
     running.stop().await;
     drop(ingest);
+
+    // `webhook stats --queue parts`: a row per partition, then their total.
+    let mut out = Vec::new();
+    let command = OpsCommand::Stats {
+        redis: RedisArgs {
+            redis_url: cluster.url(),
+        },
+        queues: vec!["parts".into()],
+        json: false,
+        watch: None,
+    };
+    cli::run(command, &mut out).await.unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let stream_cell = |row: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(row))
+            .unwrap_or_else(|| panic!("no row {row}: {out}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let parts: u64 = (0..6).map(|p| stream_cell(&format!("parts.{p}"))).sum();
+    let total_line = out
+        .lines()
+        .find(|l| l.starts_with("parts (total)"))
+        .unwrap_or_else(|| panic!("no total: {out}"));
+    let total: u64 = total_line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(total, parts + stream_cell("parts"), "{out}");
+    let dead: u64 = total_line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_eq!(dead, 6, "{out}");
 }

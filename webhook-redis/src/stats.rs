@@ -32,6 +32,10 @@ pub struct QueueStats {
     pub groups: Vec<GroupStats>,
     /// Dead letters waiting for an operator.
     pub dead_letters: u64,
+    /// For a partitioned queue's total ([`total`]): the names it sums (the
+    /// partitions, and the unpartitioned stream); empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<String>,
 }
 
 /// One consumer group's state on a queue.
@@ -238,7 +242,49 @@ pub async fn stats(connection: &mut Shared, queue: &str) -> Result<QueueStats, S
         length,
         groups,
         dead_letters,
+        parts: Vec::new(),
     })
+}
+
+/// The sum of a partitioned queue's `parts` (its partitions' statistics,
+/// as [`stats`] reads them): lengths, pending entries, lag, retries and
+/// dead letters add up; the oldest pending age is the oldest of any part;
+/// a consumer's pending entries add up and its idle time is its least.
+pub fn total(queue: &str, parts: &[QueueStats]) -> QueueStats {
+    let mut groups: Vec<GroupStats> = Vec::new();
+    for part in parts {
+        for group in &part.groups {
+            let Some(sum) = groups.iter_mut().find(|g| g.name == group.name) else {
+                groups.push(group.clone());
+                continue;
+            };
+            sum.pending += group.pending;
+            sum.lag = sum.lag.zip(group.lag).map(|(a, b)| a + b);
+            sum.oldest_pending_age_ms = sum.oldest_pending_age_ms.max(group.oldest_pending_age_ms);
+            sum.retries_scheduled += group.retries_scheduled;
+            sum.retries_due += group.retries_due;
+            sum.next_retry_due_ms = match (sum.next_retry_due_ms, group.next_retry_due_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            for consumer in &group.consumers {
+                match sum.consumers.iter_mut().find(|c| c.name == consumer.name) {
+                    Some(c) => {
+                        c.pending += consumer.pending;
+                        c.idle_ms = c.idle_ms.min(consumer.idle_ms);
+                    }
+                    None => sum.consumers.push(consumer.clone()),
+                }
+            }
+        }
+    }
+    QueueStats {
+        queue: queue.to_owned(),
+        length: parts.iter().map(|p| p.length).sum(),
+        groups,
+        dead_letters: parts.iter().map(|p| p.dead_letters).sum(),
+        parts: parts.iter().map(|p| p.queue.clone()).collect(),
+    }
 }
 
 /// An `XINFO` reply (a flat name/value array) as pairs.

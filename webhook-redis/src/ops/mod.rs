@@ -5,7 +5,8 @@
 mod dead;
 
 pub use crate::stats::{
-    ConsumerStats, GroupStats, QueueStats, StatsError, queues, require_queue, resolve_queues, stats,
+    ConsumerStats, GroupStats, QueueStats, StatsError, queues, require_queue, resolve_queues,
+    stats, total,
 };
 pub use dead::{
     DeadFilter, DeadLetter, ReplayOutcome, find, list, list_queues, purge, replay, show,

@@ -199,7 +199,11 @@ pub(super) fn write_stats(out: &mut dyn Write, all: &[ops::QueueStats]) -> std::
         ("IDLE", Align::Right),
     ]);
     for stats in all {
-        let queue = inert(&stats.queue, false).into_owned();
+        let queue = if stats.parts.is_empty() {
+            inert(&stats.queue, false).into_owned()
+        } else {
+            format!("{} (total)", inert(&stats.queue, false))
+        };
         if stats.groups.is_empty() {
             groups.row(vec![
                 queue.clone(),
