@@ -250,8 +250,18 @@ async fn a_partitioned_queue_spreads_over_masters_and_loses_nothing_when_resized
         .lines()
         .find(|l| l.starts_with("parts (total)"))
         .unwrap_or_else(|| panic!("no total: {out}"));
-    let total: u64 = total_line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let total: u64 = total_line
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(total, parts + stream_cell("parts"), "{out}");
-    let dead: u64 = total_line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    let dead: u64 = total_line
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(dead, 6, "{out}");
 }
