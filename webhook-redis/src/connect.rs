@@ -3,7 +3,7 @@
 //! | path | connection | why |
 //! |---|---|---|
 //! | the ingest's script calls, the worker's leases, settlements, acks, claims, promotions | [`shared`]: one multiplexed connection (one per node on a cluster), reconnecting by itself | many small calls from many tasks pipeline on one socket: the ingest's 30,000+ calls a second need no pool, and a pool's checkout would cost more than the call |
-//! | the worker's blocking `XREADGROUP` | a dedicated connection per read loop ([`Reader`](crate::worker::Reader)), its answer bounded by the block time plus the timeout; one loop for all queues on one server, one per queue on a cluster (one read reaches one hash slot), each a cluster connection of its own | a blocking read on the shared connection would stall every other call behind it |
+//! | the worker's blocking `XREADGROUP` | a dedicated connection per read loop ([`Reader`](crate::worker::Reader)), its answer bounded by the block time plus the timeout; one loop for all queues on one server; on a cluster one per queue and partition (one read reaches one hash slot), each with a connection of its own to the master that owns the slot ([`Cluster::owner_of`]), found again after a `MOVED` or a dropped connection | a blocking read on the shared connection would stall every other call behind it |
 //! | the worker's settings re-check and queue gauges | a [`shared`] connection each | their few commands never queue behind the handlers' calls |
 //! | the operator commands | [`operator`]: the same kind, checked with `PING`, 3 s to connect and 30 s for an answer | fail fast on a wrong URL, wait for a long `SCAN` ([`Shared::scan`] runs it on every master of a cluster) |
 //!
@@ -29,7 +29,114 @@ pub enum Target {
     /// One Redis server.
     Single(redis::Client),
     /// A Redis Cluster, by its seed nodes.
-    Cluster(Box<redis::cluster::ClusterClient>),
+    Cluster(Box<Cluster>),
+}
+
+/// A Redis Cluster: the redis crate's cluster client, and the seed nodes
+/// to ask where a slot lives.
+#[derive(Clone)]
+pub struct Cluster {
+    client: redis::cluster::ClusterClient,
+    seeds: Vec<redis::ConnectionInfo>,
+}
+
+impl Cluster {
+    /// A connection of its own to the master that owns `key`'s slot, found
+    /// by asking the seed nodes in turn (`CLUSTER KEYSLOT`, `CLUSTER
+    /// SLOTS`); connecting is bounded by `connect` and each answer by
+    /// `answer`. It does not follow redirections: when the slot moves, or
+    /// the master fails over, its commands fail and the caller asks again.
+    pub async fn owner_of(
+        &self,
+        key: &str,
+        connect: Duration,
+        answer: Duration,
+    ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect))
+            .set_response_timeout(Some(answer.max(connect)));
+        let mut last = None;
+        for seed in &self.seeds {
+            let owner = async {
+                let mut asked = redis::Client::open(seed.clone())?
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                let slot: i64 = redis::cmd("CLUSTER")
+                    .arg("KEYSLOT")
+                    .arg(key)
+                    .query_async(&mut asked)
+                    .await?;
+                let ranges: Vec<redis::Value> = redis::cmd("CLUSTER")
+                    .arg("SLOTS")
+                    .query_async(&mut asked)
+                    .await?;
+                let (host, port) = slot_master(&ranges, slot).ok_or_else(|| {
+                    redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "no master owns the slot",
+                        format!(
+                            "slot {slot} of `{key}` has no master now (a failover in progress?)"
+                        ),
+                    ))
+                })?;
+                // An empty host is the node that answered.
+                let host = match host.as_str() {
+                    "" | "?" => match seed.addr() {
+                        redis::ConnectionAddr::Tcp(host, _) => host.clone(),
+                        _ => host,
+                    },
+                    _ => host,
+                };
+                let info = seed
+                    .clone()
+                    .set_addr(redis::ConnectionAddr::Tcp(host, port));
+                redis::Client::open(info)?
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+            };
+            match owner.await {
+                Ok(connection) => return Ok(connection),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "no seed nodes"))
+        }))
+    }
+}
+
+/// The master `(host, port)` of the range holding `slot` in a `CLUSTER
+/// SLOTS` reply.
+fn slot_master(ranges: &[redis::Value], slot: i64) -> Option<(String, u16)> {
+    use redis::Value;
+    ranges.iter().find_map(|range| {
+        let Value::Array(range) = range else {
+            return None;
+        };
+        let (Some(Value::Int(low)), Some(Value::Int(high)), Some(Value::Array(node))) =
+            (range.first(), range.get(1), range.get(2))
+        else {
+            return None;
+        };
+        if !(*low..=*high).contains(&slot) {
+            return None;
+        }
+        node_address(node)
+    })
+}
+
+/// A `CLUSTER SLOTS` node entry's `(host, port)`.
+fn node_address(node: &[redis::Value]) -> Option<(String, u16)> {
+    use redis::Value;
+    let host = match node.first()? {
+        Value::BulkString(host) => String::from_utf8_lossy(host).into_owned(),
+        Value::SimpleString(host) => host.clone(),
+        _ => return None,
+    };
+    let Value::Int(port) = node.get(1)? else {
+        return None;
+    };
+    Some((host, u16::try_from(*port).ok()?))
 }
 
 impl std::fmt::Debug for Target {
@@ -53,12 +160,16 @@ fn target_bounded(url: &str, connect: Duration, answer: Duration) -> redis::Redi
     let Some(nodes) = cluster_nodes(url) else {
         return client(url).map(Target::Single);
     };
+    let seeds = nodes
+        .iter()
+        .map(|node| client(node).map(|c| c.get_connection_info().clone()))
+        .collect::<redis::RedisResult<Vec<_>>>()?;
     let client = redis::cluster::ClusterClient::builder(nodes)
         .connection_timeout(connect)
         .response_timeout(answer)
         .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
         .build()?;
-    Ok(Target::Cluster(Box::new(client)))
+    Ok(Target::Cluster(Box::new(Cluster { client, seeds })))
 }
 
 /// The seed nodes' URLs when `url` names a cluster.
@@ -153,9 +264,9 @@ fn shared_bounded(
                 client.get_connection_manager_lazy(config)?,
             )))
         }
-        Target::Cluster(client) => Ok(Shared(SharedInner::Cluster(std::sync::Arc::new(
+        Target::Cluster(cluster) => Ok(Shared(SharedInner::Cluster(std::sync::Arc::new(
             LazyCluster {
-                client: (**client).clone(),
+                client: cluster.client.clone(),
                 connection: tokio::sync::OnceCell::new(),
             },
         )))),
@@ -299,19 +410,10 @@ async fn masters(
         let Some(Value::Array(node)) = range.get(2) else {
             continue;
         };
-        let host = match node.first() {
-            Some(Value::BulkString(host)) => String::from_utf8_lossy(host).into_owned(),
-            Some(Value::SimpleString(host)) => host.clone(),
-            _ => continue,
-        };
-        let Some(Value::Int(port)) = node.get(1) else {
-            continue;
-        };
-        let Ok(port) = u16::try_from(*port) else {
-            continue;
-        };
-        if !masters.contains(&(host.clone(), port)) {
-            masters.push((host, port));
+        if let Some(address) = node_address(node)
+            && !masters.contains(&address)
+        {
+            masters.push(address);
         }
     }
     if masters.is_empty() {

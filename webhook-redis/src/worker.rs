@@ -473,17 +473,14 @@ impl Store {
 ///
 /// On a cluster every stream of one read must be in one hash slot (all of a
 /// queue's streams are, by their hash tag): the worker runs one reader per
-/// queue there. Each has its own cluster connection, which follows `MOVED`
-/// when a slot moves or a replica takes over.
+/// queue (and partition) there, each with a connection of its own to the
+/// master that owns the slot. When the slot moves or the master fails
+/// over, a read fails (`MOVED`, or the connection drops) and the next one
+/// asks the cluster again where the slot is.
 pub struct Reader {
     target: crate::connect::Target,
-    connection: Option<ReadConnection>,
+    connection: Option<MultiplexedConnection>,
     timeout: Duration,
-}
-
-enum ReadConnection {
-    Single(MultiplexedConnection),
-    Cluster(redis::cluster_async::ClusterConnection),
 }
 
 impl Reader {
@@ -496,30 +493,20 @@ impl Reader {
         }
     }
 
-    async fn connect(&self, block: Duration) -> Result<ReadConnection> {
+    async fn connect(&self, streams: &[String], block: Duration) -> Result<MultiplexedConnection> {
         let answer = block + self.timeout;
         match &self.target {
             crate::connect::Target::Single(client) => {
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(self.timeout))
                     .set_response_timeout(Some(answer));
-                Ok(ReadConnection::Single(
-                    client
-                        .get_multiplexed_async_connection_with_config(&config)
-                        .await?,
-                ))
+                client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
             }
-            crate::connect::Target::Cluster(client) => {
-                let config = redis::cluster::ClusterConfig::new()
-                    .set_connection_timeout(self.timeout)
-                    .set_response_timeout(answer);
-                let connecting = client.get_async_connection_with_config(config);
-                // The cluster client tries every seed node in turn: bound the whole.
-                Ok(ReadConnection::Cluster(
-                    tokio::time::timeout(self.timeout * 2, connecting)
-                        .await
-                        .map_err(|_| timeout_error(self.timeout * 2))??,
-                ))
+            crate::connect::Target::Cluster(cluster) => {
+                let key = streams.first().map_or("", String::as_str);
+                cluster.owner_of(key, self.timeout, answer).await
             }
         }
     }
@@ -536,7 +523,7 @@ impl Reader {
     ) -> Result<Vec<Entry>> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
-            None => self.connection.insert(self.connect(block).await?),
+            None => self.connection.insert(self.connect(streams, block).await?),
         };
         let mut command = redis::cmd("XREADGROUP");
         command
@@ -552,18 +539,20 @@ impl Reader {
         for _ in streams {
             command.arg(">");
         }
-        let reply: std::result::Result<Value, _> = match connection {
-            ReadConnection::Single(connection) => command.query_async(connection).await,
-            ReadConnection::Cluster(connection) => command.query_async(connection).await,
-        };
+        let reply: std::result::Result<Value, _> = command.query_async(connection).await;
         match reply {
             Ok(reply) => reply::read_reply(reply),
             Err(error) => {
                 // A dropped connection (the crate's own classification) or a
-                // read that timed out may have left the connection unusable:
-                // start a new one next time. A server's answer (NOGROUP,
-                // say) leaves it as it is.
-                if error.is_unrecoverable_error() || error.is_timeout() {
+                // read that timed out may have left the connection unusable,
+                // and a cluster's redirection means the slot is elsewhere
+                // now: start a new one next time. A server's answer
+                // (NOGROUP, say) leaves it as it is.
+                if error.is_unrecoverable_error()
+                    || error.is_timeout()
+                    || error.is_cluster_error()
+                    || error.redirect_node().is_some()
+                {
                     self.connection = None;
                 }
                 Err(error)
