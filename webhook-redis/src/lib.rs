@@ -128,8 +128,8 @@ pub mod reason {
 /// | `webhook:{q}:partitions` | hash | a partitioned queue's `count` (where the ingest stores) and `highest` (the most it ever had, which workers read) |
 ///
 /// A partitioned queue `q` of N partitions keeps each partition's keys
-/// under the name `q.<i>` ([`partition`]), each its own hash tag and so its
-/// own slot: `webhook:{orders.3}:events`. Queue names cannot contain `.`,
+/// under the name `q.<i>` ([`partition`](key::partition)), each its own
+/// hash tag and so its own slot: `webhook:{orders.3}:events`. Queue names cannot contain `.`,
 /// so a partition's name never meets another queue's.
 pub mod key {
     /// The name partition `index` of `queue` keeps its keys under.
