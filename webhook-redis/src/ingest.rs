@@ -127,15 +127,12 @@ impl EventStore {
         envelope: &webhook_core::Envelope,
         dedupe: bool,
     ) -> Result<Stored, StoreError> {
-        let partitioned;
+        let partition;
         let queue = match self.partitions.get(queue) {
             Some(&count) if count > 1 => {
-                partitioned = crate::partitions::Partitions {
-                    count,
-                    highest: count,
-                }
-                .name_for(queue, &envelope.source, &envelope.id);
-                partitioned.as_str()
+                let index = key::partition_of(&envelope.source, &envelope.id, count);
+                partition = key::partition(queue, index);
+                partition.as_str()
             }
             _ => queue,
         };

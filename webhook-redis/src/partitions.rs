@@ -35,15 +35,6 @@ impl Partitions {
             .chain((0..self.highest).map(|index| key::partition(queue, index)))
             .collect()
     }
-
-    /// The name an event from `source` with `id` is stored under now.
-    pub fn name_for(&self, queue: &str, source: &str, id: &str) -> String {
-        if self.count <= 1 {
-            queue.to_owned()
-        } else {
-            key::partition(queue, key::partition_of(source, id, self.count))
-        }
-    }
 }
 
 /// Records that `queue` has `count` partitions from now on (the ingest, at
@@ -107,12 +98,6 @@ mod tests {
             ["orders", "orders.0", "orders.1", "orders.2", "orders.3"]
         );
         assert_eq!(Partitions::NONE.names("orders"), ["orders"]);
-        assert_eq!(Partitions::NONE.name_for("orders", "gh", "d-1"), "orders");
-        assert!(
-            partitions
-                .name_for("orders", "gh", "d-1")
-                .starts_with("orders.")
-        );
         assert_eq!(key::queue_of("orders.3"), "orders");
         assert_eq!(key::queue_of("orders"), "orders");
     }
