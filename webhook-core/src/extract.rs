@@ -145,13 +145,6 @@ pub enum ExtractError {
     },
 }
 
-impl ExtractError {
-    /// The HTTP status the ingest answers with: always 400 Bad Request.
-    pub fn status(&self) -> http::StatusCode {
-        http::StatusCode::BAD_REQUEST
-    }
-}
-
 /// What the verifier learnt from the signed content of a request.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Signed<'a> {

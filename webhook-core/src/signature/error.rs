@@ -56,13 +56,6 @@ pub enum VerifyError {
     },
 }
 
-impl VerifyError {
-    /// The HTTP status the ingest answers with: always 401 Unauthorized.
-    pub fn status(&self) -> http::StatusCode {
-        http::StatusCode::UNAUTHORIZED
-    }
-}
-
 /// Why a configured secret cannot be used as a key.
 ///
 /// Secrets are named by their position (1 for the first), never by value.
