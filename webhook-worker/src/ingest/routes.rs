@@ -81,7 +81,10 @@ async fn handle(
             return (
                 // Every verification failure is the same 401: the answer
                 // tells a forger nothing about which check failed.
-                json(StatusCode::UNAUTHORIZED, br#"{"error":"unauthorized"}"#.to_vec()),
+                json(
+                    StatusCode::UNAUTHORIZED,
+                    br#"{"error":"unauthorized"}"#.to_vec(),
+                ),
                 "unauthorized",
             );
         }
@@ -93,7 +96,10 @@ async fn handle(
                 tracing::warn!(source = %Escaped(name), reason = %Escaped(&error.to_string()), times_since_last_log = suppressed, "unreadable event");
             }
             return (
-                json(StatusCode::BAD_REQUEST, message("error", &error.to_string())),
+                json(
+                    StatusCode::BAD_REQUEST,
+                    message("error", &error.to_string()),
+                ),
                 "bad_request",
             );
         }
