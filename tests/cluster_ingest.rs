@@ -118,3 +118,36 @@ async fn the_ingest_stores_and_dedupes_on_a_cluster() {
         .unwrap();
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_fails_when_any_master_of_the_queues_refuses_writes() {
+    let cluster = Redis::start();
+    let queues = ["orders", "payments", "emails", "audit", "search", "billing"];
+    let probe_owner = cluster.owner_of(webhook::ingest::READY_PROBE_KEY);
+    let full = queues
+        .iter()
+        .map(|q| cluster.owner_of(&format!("webhook:{{{q}}}:events")))
+        .find(|&port| port != probe_owner)
+        .expect("a queue on another master than the probe key's");
+    let (_, secret) = Case::GitHub.key(1);
+    let sources: Vec<Source> = queues
+        .iter()
+        .map(|queue| Source {
+            name: format!("gh-{queue}"),
+            queue: (*queue).to_owned(),
+            verifier: Case::GitHub.verifier(std::slice::from_ref(&secret)),
+            event_types: None,
+        })
+        .collect();
+    let server = Server::start(IngestSettings::new(cluster.url(), sources)).await;
+    assert_eq!(server.get("/readyz").await, StatusCode::OK);
+    // That master is full: with noeviction it refuses every write.
+    cluster.config_set(full, "maxmemory", "1");
+    assert_eq!(
+        server.get("/readyz").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a full master of a queue went unnoticed"
+    );
+    cluster.config_set(full, "maxmemory", "0");
+    assert_eq!(server.get("/readyz").await, StatusCode::OK);
+}

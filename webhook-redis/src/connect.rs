@@ -330,6 +330,11 @@ impl redis::aio::ConnectionLike for Shared {
 }
 
 impl Shared {
+    /// Whether this is a cluster's connection.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.0, SharedInner::Cluster(_))
+    }
+
     /// Runs `command` on the server that holds `key`: on a cluster, its
     /// slot's master, on the same connection the key's writes used (which
     /// `WAIT` needs), instead of where the command itself would be routed.

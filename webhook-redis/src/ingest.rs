@@ -21,6 +21,7 @@ pub struct EventStore {
     max_backlog: u64,
     wait_replicas: u32,
     partitions: std::sync::Arc<std::collections::BTreeMap<String, u32>>,
+    queues: std::sync::Arc<Vec<String>>,
 }
 
 /// What happened to an event handed to the store.
@@ -80,7 +81,16 @@ impl EventStore {
             max_backlog,
             wait_replicas: 0,
             partitions: std::sync::Arc::default(),
+            queues: std::sync::Arc::default(),
         })
+    }
+
+    /// Names the queues the ingest stores in, so that on a cluster
+    /// [`probe_write`](Self::probe_write) reaches the master of each.
+    #[must_use]
+    pub fn storing_in(mut self, queues: Vec<String>) -> Self {
+        self.queues = std::sync::Arc::new(queues);
+        self
     }
 
     /// Spreads each queue named in `partitions` over that many partitions
@@ -187,21 +197,57 @@ impl EventStore {
         Ok(())
     }
 
-    /// Whether Redis accepts a write: a tiny `SET` that expires at once.
+    /// Whether Redis accepts a write: a tiny `SET` that expires at once. On
+    /// a cluster, one under the hash tag of every queue and partition the
+    /// ingest stores in (one per slot), so each master that holds one of
+    /// them is asked ([`storing_in`](Self::storing_in)).
     pub async fn probe_write(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
-        let _: () = tokio::time::timeout(
-            self.timeout,
-            redis::cmd("SET")
-                .arg(READY_PROBE_KEY)
-                .arg("1")
-                .arg("PX")
-                .arg(1000)
-                .query_async(&mut connection),
-        )
-        .await
-        .map_err(|_| StoreError::Timeout(self.timeout))??;
+        let keys = if self.connection.is_cluster() {
+            self.probe_keys()
+        } else {
+            vec![READY_PROBE_KEY.to_owned()]
+        };
+        let probes = keys.iter().map(|key| async move {
+            let mut connection = self.connection.clone();
+            let _: () = tokio::time::timeout(
+                self.timeout,
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg("1")
+                    .arg("PX")
+                    .arg(1000)
+                    .query_async(&mut connection),
+            )
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout))??;
+            Ok::<(), StoreError>(())
+        });
+        for probed in futures_util::future::join_all(probes).await {
+            probed?;
+        }
         Ok(())
+    }
+
+    /// The probe keys of a cluster: [`READY_PROBE_KEY`], and
+    /// `webhook:{<name>}:ready-probe` for each queue and partition, one
+    /// per slot.
+    fn probe_keys(&self) -> Vec<String> {
+        use redis::cluster_routing::Slot;
+        let mut slots = std::collections::HashSet::from([Slot::for_key(READY_PROBE_KEY)]);
+        let mut keys = vec![READY_PROBE_KEY.to_owned()];
+        for queue in self.queues.iter() {
+            let names: Vec<String> = match self.partitions.get(queue) {
+                Some(&count) if count > 1 => (0..count).map(|i| key::partition(queue, i)).collect(),
+                _ => vec![queue.clone()],
+            };
+            for name in names {
+                let probe = key::ready_probe(&name);
+                if slots.insert(Slot::for_key(&probe)) {
+                    keys.push(probe);
+                }
+            }
+        }
+        keys
     }
 
     /// The server's settings check ([`crate::check::findings`]), on the

@@ -125,6 +125,7 @@ pub mod reason {
 /// | `webhook:{q}:retry:<group>:<retry id>` | hash | the retry: envelope fields plus [`extra`] fields |
 /// | `webhook:{q}:due:<group>` | stream | retries that came due, read by that group only |
 /// | `webhook:{q}:dead` | stream | dead letters: envelope fields plus [`extra`] fields |
+/// | `webhook:{q}:ready-probe` | string, 1 s TTL | `/readyz`'s write on a cluster, one per slot of the queues it stores in |
 /// | `webhook:{q}:partitions` | hash | a partitioned queue's `count` (where the ingest stores) and `highest` (the most it ever had, which workers read) |
 ///
 /// A partitioned queue `q` of N partitions keeps each partition's keys
@@ -159,6 +160,12 @@ pub mod key {
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest[..8]);
         u32::try_from(u64::from_be_bytes(first) % u64::from(count)).unwrap_or(0)
+    }
+
+    /// The key `/readyz` writes, with a short expiry, to learn whether the
+    /// master that holds `queue` accepts writes (on a cluster).
+    pub fn ready_probe(queue: &str) -> String {
+        format!("webhook:{{{queue}}}:ready-probe")
     }
 
     /// The hash with a partitioned queue's partition counts.

@@ -135,9 +135,14 @@ impl Ingest {
             settings.max_backlog,
         )
         .map(|store| {
+            let mut queues: Vec<String> =
+                settings.sources.iter().map(|s| s.queue.clone()).collect();
+            queues.sort();
+            queues.dedup();
             store
                 .wait_replicas(settings.wait_replicas)
                 .partitioned(settings.partitions.clone())
+                .storing_in(queues)
         })
         .map_err(|error| IngestError::Redis {
             url: crate::redact_url(&settings.redis_url),
