@@ -1,7 +1,7 @@
 //! The benchmark: the ingest against Redis's own limit, and the worker's
 //! drain rate, on this machine, in one run.
 //!
-//! `cargo run --release -p webhook-worker --bin webhook-bench [-- --quick]`
+//! `cargo run --release -p webhook-bench [-- --quick]`
 //!
 //! Starts its own `redis-server` (persistence off, then AOF `everysec`).
 //! The ingest runs in this process, driven by a built-in HTTP/1.1 load
