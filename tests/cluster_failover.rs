@@ -98,9 +98,12 @@ async fn deliver_through_a_failover(wait_replicas: u32, queue: &'static str) -> 
     tokio::spawn(serve_on(listener, Ingest::new(settings).unwrap(), async {
         let _ = stopped.await;
     }));
+    let victim = cluster.owner_of(&format!("webhook:{{{queue}}}:events"));
+    // The worker knows the cluster by the node that will fail alone: it
+    // must find the promoted replica through what the cluster told it.
     let worker = Running::start(
         Worker::builder()
-            .redis_url(cluster.url())
+            .redis_url(format!("redis+cluster://127.0.0.1:{victim}"))
             .queue(queue)
             .consumer("w1")
             .visibility_timeout(Duration::from_secs(5)),
@@ -113,7 +116,6 @@ async fn deliver_through_a_failover(wait_replicas: u32, queue: &'static str) -> 
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let victim = cluster.owner_of(&format!("webhook:{{{queue}}}:events"));
     let started = Instant::now();
     let mut killed = false;
     let mut back = false;

@@ -53,12 +53,16 @@ pub enum Target {
 pub struct Cluster {
     client: redis::cluster::ClusterClient,
     seeds: Vec<redis::ConnectionInfo>,
+    /// Every node the last `CLUSTER SLOTS` named, asked after the seeds:
+    /// when the seed nodes are down (a URL naming one node that failed
+    /// over), the promoted replica is still found.
+    known: std::sync::Arc<std::sync::Mutex<Vec<(String, u16)>>>,
 }
 
 impl Cluster {
     /// A connection of its own to the master that owns `key`'s slot, found
     /// by asking the seed nodes in turn (`CLUSTER KEYSLOT`, `CLUSTER
-    /// SLOTS`); connecting is bounded by `connect` and each answer by
+    /// SLOTS`), then every node the last answer named; connecting is bounded by `connect` and each answer by
     /// `answer`. It does not follow redirections: when the slot moves, or
     /// the master fails over, its commands fail and the caller asks again.
     pub async fn owner_of(
@@ -71,7 +75,21 @@ impl Cluster {
             .set_connection_timeout(Some(connect))
             .set_response_timeout(Some(answer.max(connect)));
         let mut last = None;
-        for seed in &self.seeds {
+        let known: Vec<redis::ConnectionInfo> = match self.seeds.first() {
+            Some(first) => self
+                .known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .map(|(host, port)| {
+                    first
+                        .clone()
+                        .set_addr(redis::ConnectionAddr::Tcp(host.clone(), *port))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        for seed in self.seeds.iter().chain(&known) {
             let owner = async {
                 let mut asked = redis::Client::open(seed.clone())?
                     .get_multiplexed_async_connection_with_config(&config)
@@ -85,6 +103,7 @@ impl Cluster {
                     .arg("SLOTS")
                     .query_async(&mut asked)
                     .await?;
+                self.remember(&ranges);
                 let (host, port) = slot_master(&ranges, slot).ok_or_else(|| {
                     redis::RedisError::from((
                         redis::ErrorKind::Client,
@@ -117,6 +136,35 @@ impl Cluster {
         Err(last.unwrap_or_else(|| {
             redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "no seed nodes"))
         }))
+    }
+}
+
+impl Cluster {
+    /// Keeps every node a `CLUSTER SLOTS` reply names (masters and
+    /// replicas), for [`owner_of`](Self::owner_of) to ask when the seeds
+    /// do not answer.
+    fn remember(&self, ranges: &[redis::Value]) {
+        let mut nodes = Vec::new();
+        for range in ranges {
+            let redis::Value::Array(range) = range else {
+                continue;
+            };
+            for node in range.iter().skip(2) {
+                if let redis::Value::Array(node) = node
+                    && let Some(address) = node_address(node)
+                    && !address.0.is_empty()
+                    && !nodes.contains(&address)
+                {
+                    nodes.push(address);
+                }
+            }
+        }
+        if !nodes.is_empty() {
+            *self
+                .known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = nodes;
+        }
     }
 }
 
@@ -184,7 +232,11 @@ fn target_bounded(url: &str, connect: Duration, answer: Duration) -> redis::Redi
         .response_timeout(answer)
         .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
         .build()?;
-    Ok(Target::Cluster(Box::new(Cluster { client, seeds })))
+    Ok(Target::Cluster(Box::new(Cluster {
+        client,
+        seeds,
+        known: std::sync::Arc::default(),
+    })))
 }
 
 /// The seed nodes' URLs when `url` names a cluster.
@@ -333,6 +385,30 @@ impl Shared {
     /// Whether this is a cluster's connection.
     pub fn is_cluster(&self) -> bool {
         matches!(self.0, SharedInner::Cluster(_))
+    }
+
+    /// Sends `pipeline` as one to the server that holds `key` (on a
+    /// cluster, its slot's master), over one connection: its replies.
+    pub async fn pipeline_on_master_of(
+        &mut self,
+        key: &str,
+        pipeline: &redis::Pipeline,
+    ) -> redis::RedisResult<Vec<redis::Value>> {
+        match &mut self.0 {
+            SharedInner::Single(connection) => pipeline.query_async(connection).await,
+            SharedInner::Cluster(lazy) => {
+                use redis::cluster_routing::{Route, SingleNodeRoutingInfo, Slot, SlotAddr};
+                let mut connection = lazy.get().await?;
+                let route = SingleNodeRoutingInfo::SpecificNode(Route::with_slot(
+                    Slot::for_key(key),
+                    SlotAddr::Master,
+                ));
+                let count = pipeline.cmd_iter().count();
+                connection
+                    .route_pipeline(pipeline.clone(), 0, count, route)
+                    .await
+            }
+        }
     }
 
     /// Runs `command` on the server that holds `key`: on a cluster, its

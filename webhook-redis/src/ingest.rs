@@ -118,8 +118,11 @@ impl EventStore {
 
     /// Confirms each stored event (and each duplicate, whose first store
     /// may not have reached them) only once `replicas` replicas of its
-    /// master have it, by `WAIT` after the script, waiting at most half the
-    /// store's timeout; otherwise [`StoreError::NotReplicated`]. Redis replicates
+    /// master have it, by a `WAIT` sent with the script in one pipeline,
+    /// waiting at most half the store's timeout; otherwise
+    /// [`StoreError::NotReplicated`]. `WAIT` blocks the connection it is
+    /// sent on until it answers, so while it waits the other requests'
+    /// calls on that connection wait too: the price of the guarantee. Redis replicates
     /// asynchronously: without this a failover can lose events the ingest
     /// already acknowledged. `0` (the default) does not wait.
     #[must_use]
@@ -157,43 +160,106 @@ impl EventStore {
             invocation.arg(field).arg(value);
         }
         let mut connection = self.connection.clone();
-        let reply: Vec<String> =
-            tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
-                .await
-                .map_err(|_| StoreError::Timeout(self.timeout))??;
+        let (reply, confirmed) = if self.wait_replicas > 0 {
+            let (reply, confirmed) = self
+                .store_and_wait(&key::events(queue), &invocation)
+                .await?;
+            (reply, Some(confirmed))
+        } else {
+            let reply: Vec<String> =
+                tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
+                    .await
+                    .map_err(|_| StoreError::Timeout(self.timeout))??;
+            (reply, None)
+        };
         let stored = match reply.as_slice() {
             [status, id] if status == "accepted" => Stored::Accepted(id.clone()),
             [status, id] if status == "duplicate" => Stored::Duplicate(id.clone()),
             [status] if status == "full" => return Ok(Stored::Full),
             _ => return Err(StoreError::Unexpected(reply)),
         };
-        if self.wait_replicas > 0 {
-            self.replicated(&key::events(queue)).await?;
+        if let Some(confirmed) = confirmed
+            && confirmed < i64::from(self.wait_replicas)
+        {
+            return Err(StoreError::NotReplicated {
+                confirmed,
+                wanted: self.wait_replicas,
+                timeout: self.timeout / 2,
+            });
         }
         Ok(stored)
     }
 
-    /// `WAIT`s until `wait_replicas` replicas of the master that holds `key`
-    /// have every write this connection sent it.
-    async fn replicated(&self, key: &str) -> Result<(), StoreError> {
-        // Redis answers WAIT by the time given to it: half the timeout, so
-        // the answer arrives well before the connection's own bound and a
-        // missing replica is reported as such, not as a slow Redis.
+    /// The script and a `WAIT` in one pipeline, sent together over one
+    /// connection to the master that holds `key`: `WAIT` counts the
+    /// replicas that have every write of its connection, so only this
+    /// way is it sure to cover this write (a `WAIT` sent on its own could
+    /// go out on a connection made since, and confirm nothing). Redis
+    /// answers it within half the timeout, so a missing replica is
+    /// reported as such, not as a slow Redis.
+    async fn store_and_wait(
+        &self,
+        key: &str,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<(Vec<String>, i64), StoreError> {
         let patience = self.timeout / 2;
-        let mut wait = redis::cmd("WAIT");
-        wait.arg(self.wait_replicas).arg(millis(patience));
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(invocation)
+            .cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(millis(patience));
         let mut connection = self.connection.clone();
-        let confirmed: i64 =
-            tokio::time::timeout(self.timeout, connection.on_master_of(key, &wait))
-                .await
-                .map_err(|_| StoreError::Timeout(self.timeout))??;
-        if confirmed < i64::from(self.wait_replicas) {
-            return Err(StoreError::NotReplicated {
-                confirmed,
-                wanted: self.wait_replicas,
-                timeout: patience,
-            });
+        let mut loaded = false;
+        loop {
+            let sent =
+                tokio::time::timeout(self.timeout, connection.pipeline_on_master_of(key, &pipe))
+                    .await
+                    .map_err(|_| StoreError::Timeout(self.timeout))?;
+            // A pipeline does not load scripts by itself, and answers a
+            // missing one in its place: load it on that master once, and
+            // send again.
+            let missing = |values: &[redis::Value]| {
+                matches!(
+                    values.first(),
+                    Some(redis::Value::ServerError(e)) if e.code() == "NOSCRIPT"
+                )
+            };
+            match sent {
+                Ok(values) if !loaded && missing(&values) => {
+                    self.load_on_master_of(&mut connection, key).await?;
+                    loaded = true;
+                }
+                Ok(values) => {
+                    let mut values = values.into_iter();
+                    let (Some(reply), Some(confirmed)) = (values.next(), values.next()) else {
+                        return Err(StoreError::Unexpected(Vec::new()));
+                    };
+                    let reply: Vec<String> =
+                        redis::from_redis_value(reply).map_err(|e| StoreError::Redis(e.into()))?;
+                    let confirmed: i64 = redis::from_redis_value(confirmed)
+                        .map_err(|e| StoreError::Redis(e.into()))?;
+                    return Ok((reply, confirmed));
+                }
+                Err(error) if !loaded && error.code() == Some("NOSCRIPT") => {
+                    self.load_on_master_of(&mut connection, key).await?;
+                    loaded = true;
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
+    }
+
+    /// Loads the ingest script on the server that holds `key`.
+    async fn load_on_master_of(
+        &self,
+        connection: &mut crate::connect::Shared,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let mut load = redis::cmd("SCRIPT");
+        load.arg("LOAD").arg(script::INGEST);
+        let _: String = tokio::time::timeout(self.timeout, connection.on_master_of(key, &load))
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout))??;
         Ok(())
     }
 

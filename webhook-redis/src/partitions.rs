@@ -4,13 +4,17 @@
 //! The ingest is configured with a queue's partition count, stores each
 //! event in partition [`key::partition_of`] of its source and id (a
 //! provider's retry lands where the first delivery's dedupe key is), and
-//! records the count in Redis ([`publish`]). Workers read the count at
-//! start ([`read`]) and handle every partition the queue ever had, plus the
-//! unpartitioned queue itself (events stored before it was partitioned):
-//! [`Partitions::names`].
+//! records the count in Redis ([`publish`]). Workers read it ([`read`]) at
+//! start and every few seconds, and handle every partition the queue ever
+//! had (`highest`), plus the unpartitioned queue itself (events stored
+//! before it was partitioned): [`Partitions::names`].
 
 use crate::connect::Shared;
 use crate::{key, script};
+
+/// The most partitions a queue may have; a count read from Redis is
+/// capped at it.
+pub const MAX_PARTITIONS: u32 = 1024;
 
 /// A queue's partition counts as recorded in Redis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,8 +66,8 @@ pub async fn read(connection: &mut Shared, queue: &str) -> redis::RedisResult<Pa
         .query_async(connection)
         .await?;
     Ok(Partitions {
-        count: count.unwrap_or(1).max(1),
-        highest: highest.unwrap_or(0),
+        count: count.unwrap_or(1).clamp(1, MAX_PARTITIONS),
+        highest: highest.unwrap_or(0).min(MAX_PARTITIONS),
     })
 }
 

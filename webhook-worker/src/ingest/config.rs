@@ -40,7 +40,7 @@ pub struct IngestConfig {
     #[serde(default, deserialize_with = "optional_duration")]
     pub redis_timeout: Option<Duration>,
     /// Answer 2xx only once this many replicas of the queue's master have
-    /// the event (`WAIT`, within `redis_timeout`; else 503), so a failover
+    /// the event (`WAIT`, at most half of `redis_timeout`; else 503), so a failover
     /// cannot lose an acknowledged event (default 0: do not wait).
     #[serde(default)]
     pub wait_replicas: Option<u32>,
@@ -128,7 +128,7 @@ pub struct QueueConfig {
 }
 
 /// The most partitions a queue may have.
-pub const MAX_PARTITIONS: u32 = 1024;
+pub const MAX_PARTITIONS: u32 = webhook_redis::partitions::MAX_PARTITIONS;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(

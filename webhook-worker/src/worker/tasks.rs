@@ -16,10 +16,10 @@ const MAX_BATCH: usize = 256;
 /// The longest the retry scheduler sleeps when it knows of no due time.
 const SCHEDULER_POLL: Duration = Duration::from_millis(100);
 
-/// Starts the read loops for `names`: on one server a single loop over
-/// every stream the worker reads (`names` then only says whether there is
-/// anything to read), taking in partitions found later; on a cluster, where
-/// one read reaches one hash slot, a loop per name.
+/// Starts the read loops: on one server a single loop over every stream the
+/// worker reads, taking in partitions found later (`names` is not used);
+/// on a cluster, where one read reaches one hash slot, a loop per name of
+/// `names`.
 pub(crate) fn spawn_read_loops(
     rt: &Arc<Runtime>,
     target: &webhook_redis::connect::Target,
@@ -80,7 +80,9 @@ pub(crate) async fn partition_loop(
     target: webhook_redis::connect::Target,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut loops = Vec::new();
+    // Aborted with this loop when the worker's stop deadline passes, so
+    // none outlives the worker.
+    let mut loops = AbortOnDrop(Vec::new());
     loop {
         tokio::select! {
             _ = tokio::time::sleep(PARTITION_POLL) => {}
@@ -89,22 +91,36 @@ pub(crate) async fn partition_loop(
         match find_partitions(&rt).await {
             Ok(added) if !added.is_empty() => {
                 if matches!(target, webhook_redis::connect::Target::Cluster(_)) {
-                    loops.extend(spawn_read_loops(&rt, &target, &added, &stop));
+                    loops
+                        .0
+                        .extend(spawn_read_loops(&rt, &target, &added, &stop));
                 }
             }
             Ok(_) => {}
             Err(error) => tracing::debug!(%error, "cannot look for new partitions"),
         }
     }
-    futures_util::future::join_all(loops).await;
+    for handle in &mut loops.0 {
+        let _ = handle.await;
+    }
+}
+
+/// Tasks aborted when this is dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
+    }
 }
 
 /// Reads new entries in batches sized by the free concurrency slots: from
 /// `streams`, or, when `None`, from every stream the worker reads (read
-/// again for each batch, so partitions found later are read too). While
-/// its read blocks, a loop holds one slot only, so the other loops (one per
-/// name on a cluster) can take the rest; what a read returns beyond the
-/// free slots waits for slots to free up.
+/// again for each batch, so partitions found later are read too). A loop
+/// reads once a slot is free and holds none while its read blocks, so the
+/// other loops (one per name on a cluster) and the runs keep every slot;
+/// each loop asks for its share of the free slots, and what a read returns
+/// beyond them waits for slots to free up.
 pub(crate) async fn read_loop(
     rt: Arc<Runtime>,
     fixed: Option<Vec<String>>,
@@ -117,13 +133,24 @@ pub(crate) async fn read_loop(
             Some(streams) => streams.clone(),
             None => rt.streams(),
         };
+        // Read only once a slot is free, but hold none while the read
+        // blocks: on a cluster, other loops (one per name) and the runs
+        // need them.
         let first = tokio::select! {
             permit = Arc::clone(&rt.slots).acquire_owned() => match permit { Ok(permit) => permit, Err(_) => return },
             _ = stop.changed() => return,
         };
-        let free = (1 + rt.slots.available_permits()).min(MAX_BATCH);
-        // COUNT applies per stream: split the free slots between them.
-        let count = free.div_ceil(streams.len()).max(1);
+        let free = 1 + rt.slots.available_permits();
+        drop(first);
+        // Loops read at once: each asks for its share of the free slots, so
+        // together they take about as many entries as can start. COUNT
+        // applies per stream: split the share between them.
+        let loops = if fixed.is_some() {
+            rt.names().len().max(1)
+        } else {
+            1
+        };
+        let count = (free / loops).clamp(1, MAX_BATCH).div_ceil(streams.len());
         // A read in flight is not cancelled on stop (it blocks at most
         // `block`): what it returns was already delivered to this consumer.
         let result = reader
@@ -147,7 +174,7 @@ pub(crate) async fn read_loop(
                 // Every entry read is handled; one beyond the free slots
                 // waits for one (it is already delivered to us), unless the
                 // worker stops first: then it and the rest are handed back.
-                let mut permits = vec![first];
+                let mut permits = Vec::new();
                 while permits.len() < entries.len() {
                     match Arc::clone(&rt.slots).try_acquire_owned() {
                         Ok(permit) => permits.push(permit),
