@@ -16,6 +16,19 @@ include!("suites/ingest.rs");
 
 // ---- a cluster only ---------------------------------------------------------
 
+/// A GitHub source `gh-<queue>` storing in each of `queues`.
+fn github_sources(queues: &[&str], secret: &webhook::Secret) -> Vec<Source> {
+    queues
+        .iter()
+        .map(|queue| Source {
+            name: format!("gh-{queue}"),
+            queue: (*queue).to_owned(),
+            verifier: Case::GitHub.verifier(std::slice::from_ref(secret)),
+            event_types: None,
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ingest_stores_and_dedupes_on_a_cluster() {
     let cluster = Redis::start();
@@ -28,15 +41,7 @@ async fn the_ingest_stores_and_dedupes_on_a_cluster() {
     assert!(owners.len() > 1, "the queues all landed on one node");
 
     let (key, secret) = Case::GitHub.key(1);
-    let sources: Vec<Source> = queues
-        .iter()
-        .map(|queue| Source {
-            name: format!("gh-{queue}"),
-            queue: (*queue).to_owned(),
-            verifier: Case::GitHub.verifier(std::slice::from_ref(&secret)),
-            event_types: None,
-        })
-        .collect();
+    let sources = github_sources(&queues, &secret);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -130,15 +135,7 @@ async fn readyz_fails_when_any_master_of_the_queues_refuses_writes() {
         .find(|&port| port != probe_owner)
         .expect("a queue on another master than the probe key's");
     let (_, secret) = Case::GitHub.key(1);
-    let sources: Vec<Source> = queues
-        .iter()
-        .map(|queue| Source {
-            name: format!("gh-{queue}"),
-            queue: (*queue).to_owned(),
-            verifier: Case::GitHub.verifier(std::slice::from_ref(&secret)),
-            event_types: None,
-        })
-        .collect();
+    let sources = github_sources(&queues, &secret);
     let server = Server::start(IngestSettings::new(cluster.url(), sources)).await;
     assert_eq!(server.get("/readyz").await, StatusCode::OK);
     // That master is full: with noeviction it refuses every write.
