@@ -246,6 +246,26 @@ pub async fn stats(connection: &mut Shared, queue: &str) -> Result<QueueStats, S
     })
 }
 
+/// `all` in the order to show them: each queue's stream, then its
+/// partitions in partition order, then, for a partitioned queue, their
+/// [`total`] (whose `parts` name what it sums).
+pub fn with_totals(mut all: Vec<QueueStats>) -> Vec<QueueStats> {
+    let partition = |name: &str| {
+        name.split_once('.')
+            .and_then(|(_, i)| i.parse::<u32>().ok())
+    };
+    all.sort_by_cached_key(|s| (key::queue_of(&s.queue).to_owned(), partition(&s.queue)));
+    let mut out = Vec::with_capacity(all.len());
+    for group in all.chunk_by(|a, b| key::queue_of(&a.queue) == key::queue_of(&b.queue)) {
+        out.extend_from_slice(group);
+        let queue = key::queue_of(&group[0].queue);
+        if group.iter().any(|s| s.queue != queue) {
+            out.push(total(queue, group));
+        }
+    }
+    out
+}
+
 /// The sum of a partitioned queue's `parts` (its partitions' statistics,
 /// as [`stats`] reads them): lengths, pending entries, lag, retries and
 /// dead letters add up; the oldest pending age is the oldest of any part;
@@ -330,5 +350,47 @@ fn number(pairs: &[(String, Value)], name: &str) -> Option<u64> {
         Value::Int(n) => u64::try_from(*n).ok(),
         Value::BulkString(b) => String::from_utf8_lossy(b).parse().ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{QueueStats, with_totals};
+
+    fn part(queue: &str, length: u64) -> QueueStats {
+        QueueStats {
+            queue: queue.to_owned(),
+            length,
+            groups: Vec::new(),
+            dead_letters: 1,
+            parts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn partitions_sort_by_number_and_are_followed_by_their_total() {
+        let shown = with_totals(vec![
+            part("orders.10", 4),
+            part("billing", 7),
+            part("orders.2", 2),
+            part("orders", 1),
+        ]);
+        let names: Vec<(&str, u64)> = shown.iter().map(|s| (s.queue.as_str(), s.length)).collect();
+        assert_eq!(
+            names,
+            [
+                ("billing", 7),
+                ("orders", 1),
+                ("orders.2", 2),
+                ("orders.10", 4),
+                ("orders", 7)
+            ]
+        );
+        assert_eq!(shown[4].parts, ["orders", "orders.2", "orders.10"]);
+        assert_eq!(shown[4].dead_letters, 3);
+        assert!(
+            shown[0].parts.is_empty(),
+            "an unpartitioned queue gets no total"
+        );
     }
 }

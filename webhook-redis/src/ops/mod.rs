@@ -6,7 +6,7 @@ mod dead;
 
 pub use crate::stats::{
     ConsumerStats, GroupStats, QueueStats, StatsError, queues, require_queue, resolve_queues,
-    stats, total,
+    stats, total, with_totals,
 };
 pub use dead::{
     DeadFilter, DeadLetter, ReplayOutcome, find, list, list_queues, purge, replay, show,

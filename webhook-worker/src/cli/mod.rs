@@ -296,31 +296,7 @@ async fn execute(command: OpsCommand, out: &mut Output<'_>) -> Result<(), CliErr
                 for queue in &names {
                     all.push(ops::stats(&mut connection, queue).await?);
                 }
-                // A partitioned queue: its stream, its partitions in order,
-                // then their total.
-                all.sort_by_cached_key(|s| {
-                    let queue = webhook_redis::key::queue_of(&s.queue).to_owned();
-                    let index = s
-                        .queue
-                        .strip_prefix(&format!("{queue}."))
-                        .and_then(|i| i.parse::<u32>().ok());
-                    (queue, index)
-                });
-                let mut i = 0;
-                while i < all.len() {
-                    let queue = webhook_redis::key::queue_of(&all[i].queue).to_owned();
-                    let end = i + all[i..]
-                        .iter()
-                        .take_while(|s| webhook_redis::key::queue_of(&s.queue) == queue)
-                        .count();
-                    if all[i..end].iter().any(|s| s.queue != queue) {
-                        let total = ops::total(&queue, &all[i..end]);
-                        all.insert(end, total);
-                        i = end + 1;
-                    } else {
-                        i = end;
-                    }
-                }
+                let all = ops::with_totals(all);
                 if watch.is_some() && !json && out.terminal {
                     write!(out, "\x1b[2J\x1b[H")?;
                 }

@@ -567,6 +567,15 @@ impl Runtime {
             .clone()
     }
 
+    /// How many names this worker reads (without copying them).
+    pub(crate) fn name_count(&self) -> usize {
+        self.read
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .names
+            .len()
+    }
+
     /// Adds names to read (those not read yet); the ones that were new.
     pub(crate) fn add_names(&self, names: Vec<String>) -> Vec<String> {
         let mut read = self

@@ -146,7 +146,7 @@ pub(crate) async fn read_loop(
         // together they take about as many entries as can start. COUNT
         // applies per stream: split the share between them.
         let loops = if fixed.is_some() {
-            rt.names().len().max(1)
+            rt.name_count().max(1)
         } else {
             1
         };
