@@ -78,11 +78,10 @@ mod tests {
 
     #[test]
     fn an_event_always_goes_to_the_same_partition() {
-        // Fixed values: a change of the hash would move deduped events.
-        assert_eq!(
-            key::partition_of("stripe", "evt_1", 6),
-            key::partition_of("stripe", "evt_1", 6)
-        );
+        // Fixed values (SHA-256 of `source \0 id`, first 8 bytes, mod
+        // count): a change of the hash would move deduped events.
+        assert_eq!(key::partition_of("stripe", "evt_1", 6), 1);
+        assert_eq!(key::partition_of("gh", "d-1", 4), 3);
         assert_eq!(key::partition_of("stripe", "evt_1", 1), 0);
         let spread: std::collections::BTreeSet<u32> = (0..200)
             .map(|i| key::partition_of("gh", &format!("d-{i}"), 4))
